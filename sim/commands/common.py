@@ -1,0 +1,78 @@
+"""Arguments and helpers shared by several subcommands, so every command spells them the same way."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def add_workload_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument(
+        "--workload", required=required, metavar="W",
+        help="preset name (see `dsqsim presets`), a trace .json file, or a Hugging Face config.json path",
+    )
+    parser.add_argument("--batch", type=positive_int, default=None, help="override the batch size (sequences)")
+    parser.add_argument("--seq-len", type=positive_int, default=None, help="override the sequence length (tokens)")
+
+
+def add_hw_arg(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--hw", required=required, metavar="H", help="machine preset name or a machine .toml file")
+
+
+def add_json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def load_workload(args: argparse.Namespace):
+    """The Trace named by --workload with the --batch/--seq-len overrides applied."""
+    from workloads import resolve_workload
+
+    return resolve_workload(args.workload, batch=args.batch, seq_len=args.seq_len)
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, default=_json_default)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def split_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"expected a comma-separated list, got {text!r}")
+    return items
