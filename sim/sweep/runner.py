@@ -1,0 +1,118 @@
+"""`run_sweep`: the grid, run in parallel, persisted point by point, resumable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from sim.sweep.executors import PointFn, WorkerLost, run_points
+from sim.sweep.grid import AXES, SweepPoint, build_grid
+from sim.sweep.store import SweepStore
+
+LEAD_COLUMNS = [*AXES, "fidelity", "batch", "seq_len", "steps"]
+_REWRITE_INTERVAL_S = 1.0  # the consolidated Parquet is rewritten at most this often (parts are written at once)
+
+
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped early (a worker died); finished points are saved and `resume=True` continues."""
+
+
+def run_sweep(
+    workloads: str | Sequence[str],
+    hws: str | Sequence[str],
+    policies: str | Sequence[str],
+    dram_bw_scales: Sequence[float] = (1.0,),
+    arrays: Sequence[str | None] = (None,),
+    sram_kbs: Sequence[float | None] = (None,),
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    workers: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    fidelity: str = "tile",
+    batch: int | None = None,
+    seq_len: int | None = None,
+    steps: int = 1000,
+    progress: bool = False,
+    point_fn: PointFn | None = None,
+    on_point: Callable[[SweepPoint, dict], None] | None = None,
+) -> pd.DataFrame:
+    """Run every point of the grid; one row per point (axis columns, then the simulated figures).
+
+    With `out` (a .parquet or .csv path) each finished point is persisted at once under `<out>.parts/` and `out` is
+    rewritten atomically as points finish; `resume=True` reuses every finished point of the same grid. `point_fn`
+    replaces the engine-backed point evaluation (it must be picklable for process pools and Dask).
+    """
+    points = build_grid(workloads, hws, policies, dram_bw_scales, arrays, sram_kbs, fidelity, batch, seq_len, steps)
+    if point_fn is None:
+        from sim.sweep.points import evaluate_point, validate_points
+
+        validate_points(points)  # bad names fail here, in one line, before any worker starts
+        point_fn = evaluate_point
+    store = SweepStore(out) if out is not None else None
+    done: dict[str, dict] = {}
+    if store is not None:
+        if resume:
+            saved = store.finished()
+            done = {p.key(): saved[p.key()] for p in points if p.key() in saved}
+        else:
+            store.clear()
+    todo = [p for p in points if p.key() not in done]
+    order = {p.key(): i for i, p in enumerate(points)}
+
+    def table() -> pd.DataFrame:
+        rows = sorted(done.values(), key=lambda r: order[r["point_key"]])
+        if store is not None:
+            return store.write_table(rows, LEAD_COLUMNS)
+        df = pd.DataFrame(rows)
+        return df[[c for c in LEAD_COLUMNS if c in df] + [c for c in df if c not in LEAD_COLUMNS]] if rows else df
+
+    bar = _progress(len(points), len(done), progress)
+    last_write = 0.0
+    results = run_points(point_fn, todo, executor, workers, scheduler)
+    try:
+        started = time.perf_counter()
+        for point, figures in results:
+            row = {**point.to_dict(), **figures, "point_key": point.key(), "wall_s": time.perf_counter() - started}
+            done[point.key()] = row
+            if store is not None:
+                store.save_row(point.key(), row)
+                if time.monotonic() - last_write > _REWRITE_INTERVAL_S:
+                    table()
+                    last_write = time.monotonic()
+            if on_point is not None:
+                on_point(point, row)
+            bar.update(1)
+    except WorkerLost as exc:
+        table()
+        raise SweepInterrupted(
+            f"{exc}; {len(done)} of {len(points)} points are saved — rerun with resume to finish"
+        ) from None
+    except BaseException:
+        if store is not None:
+            table()  # Ctrl-C or a failing point: keep what finished
+        raise
+    finally:
+        results.close()  # stops the pool / cancels Dask futures not yet run
+        bar.close()
+    return table()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="pt", desc="sweep", dynamic_ncols=True)
