@@ -1,0 +1,276 @@
+"""Number formats and the one NumPy quantizer (quantize-dequantize) shared by counting, engine and reference loop.
+
+Families
+- ``float``: IEEE-like element formats (fp32, bf16, fp16, fp8_e4m3, fp8_e5m2, fp6_e3m2, fp6_e2m3, fp4_e2m1).
+  Round to nearest even (or stochastic) with gradual underflow; finite values beyond the largest finite value
+  saturate to +-max (training quantizers saturate; ml_dtypes casts would give inf/NaN). +-inf and NaN pass through.
+  fp32 of float32 input is the identity.
+- ``fixed`` (``fixedN``): signed N-bit integers times one power-of-two scale per tensor, the smallest power of two
+  ``s`` with ``max|x| <= (2**(N-1) - 1) * s`` so the tensor max always fits; codes are clipped to +-(2**(N-1) - 1).
+- ``bfp`` (``bfpM`` / ``bfpM_bB``): blocks of B elements (default 16) along ``axis`` share an 8-bit exponent
+  ``E = floor(log2(max|x| in block))`` clamped to [-127, 127]; each element is a sign and M-1 magnitude bits,
+  value ``k * 2**(E - (M - 2))`` with integer ``|k| <= 2**(M-1) - 1``. So the block max lands in [2**(M-2), 2**(M-1))
+  steps and rounding it up to 2**(M-1) saturates to 2**(M-1) - 1.
+- ``mx`` (OCP Microscaling v1.0): blocks of 32 share an E8M0 scale ``X = floor(log2(max|x|)) - emax_elem`` clamped to
+  [-127, 127]; elements ``x / 2**X`` are rounded to the element type (nearest even) and saturated to +-max.
+  mxint8 elements are 8-bit sign-magnitude fixed point with 6 fraction bits (emax 0, max 127/64), identical to
+  ``bfp8_b32``.
+
+Blocks (and, for fixed, the whole tensor) holding a NaN or +-inf become all NaN: the shared scale is undefined.
+An all-zero block stays zero. A length not divisible by the block size gets a shorter last block.
+Stochastic rounding adds U[0, 1) (in float64) to the value in units of its step and floors: unbiased except where it
+saturates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["NumberFormat", "get_format", "list_formats", "quantize", "ROUNDINGS"]
+
+ROUNDINGS = ("nearest", "stochastic")
+SCALE_BITS = 8  # shared exponent width of bfp and mx (E8M0)
+_SCALE_EXP_MIN, _SCALE_EXP_MAX = -127, 127
+MX_BLOCK = 32
+BFP_DEFAULT_BLOCK = 16
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """A number format. The first five fields are the contract (docs/architecture.md); the rest parametrise
+    the quantizer: ``exp_bits``/``man_bits`` describe the element (float: exponent and fraction bits; fixed, bfp,
+    mxint: 0 and the magnitude bits), ``emax`` the element's largest exponent (mx scale), ``scale_bits`` the shared
+    exponent width."""
+
+    name: str
+    family: str  # "float" | "fixed" | "bfp" | "mx"
+    bits_per_element: float
+    mult_bits: int
+    block_size: int | None
+    exp_bits: int = 0
+    man_bits: int = 0
+    emax: int = 0
+    max_value: float = 0.0
+    scale_bits: int = 0
+
+    @property
+    def emin(self) -> int:
+        """Smallest normal exponent of a float element (1 - bias)."""
+        return 2 - 2 ** (self.exp_bits - 1) if self.exp_bits else 0
+
+    def storage_bytes(self, elements: int) -> float:
+        """Bytes to store ``elements`` values, shared exponents included (fractional: averaged over blocks)."""
+        return elements * self.bits_per_element / 8.0
+
+
+def _float_format(name: str, exp_bits: int, man_bits: int, emax: int, max_value: float, bits: int) -> NumberFormat:
+    return NumberFormat(name, "float", float(bits), man_bits + 1, None, exp_bits, man_bits, emax, max_value)
+
+
+# Element types: (exponent bits, fraction bits, emax, largest finite value, storage bits).
+_FLOAT_ELEMENTS = {
+    "fp32": (8, 23, 127, float(np.finfo(np.float32).max), 32),
+    "bf16": (8, 7, 127, float.fromhex("0x1.fep127"), 16),
+    "fp16": (5, 10, 15, 65504.0, 16),
+    "fp8_e4m3": (4, 3, 8, 448.0, 8),       # OCP E4M3FN: no infinities, S.1111.111 is NaN
+    "fp8_e5m2": (5, 2, 15, 57344.0, 8),
+    "fp6_e3m2": (3, 2, 4, 28.0, 6),
+    "fp6_e2m3": (2, 3, 2, 7.5, 6),
+    "fp4_e2m1": (2, 1, 2, 6.0, 4),
+}
+_FLOATS = {name: _float_format(name, *spec) for name, spec in _FLOAT_ELEMENTS.items()}
+
+_MX_ELEMENTS = {"mxfp8_e4m3": "fp8_e4m3", "mxfp8_e5m2": "fp8_e5m2", "mxfp6_e3m2": "fp6_e3m2",
+                "mxfp6_e2m3": "fp6_e2m3", "mxfp4": "fp4_e2m1"}
+_MX = {
+    mx: NumberFormat(mx, "mx", _FLOATS[el].bits_per_element + SCALE_BITS / MX_BLOCK, _FLOATS[el].mult_bits, MX_BLOCK,
+                     _FLOATS[el].exp_bits, _FLOATS[el].man_bits, _FLOATS[el].emax, _FLOATS[el].max_value, SCALE_BITS)
+    for mx, el in _MX_ELEMENTS.items()
+}
+_MX["mxint8"] = NumberFormat("mxint8", "mx", 8 + SCALE_BITS / MX_BLOCK, 8, MX_BLOCK, 0, 7, 0, 127 / 64, SCALE_BITS)
+
+_ALIASES = {
+    "float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8": "fp8_e4m3", "e4m3": "fp8_e4m3",
+    "e5m2": "fp8_e5m2", "fp4": "fp4_e2m1", "mxfp8": "mxfp8_e4m3", "mxfp6": "mxfp6_e3m2", "mxfp4_e2m1": "mxfp4",
+}
+_FIXED_RE = re.compile(r"fixed(\d+)")
+_BFP_RE = re.compile(r"bfp(\d+)(?:_b(\d+))?")
+# Named built-ins for `dsqsim presets`; any fixedN (2..32) and bfpM[_bB] (2..24, B 1..4096) is also valid.
+_LISTED = ["fixed8", "fixed16", "bfp2", "bfp3", "bfp4", "bfp6", "bfp8", "bfp12", "bfp16"]
+
+
+def _fixed(bits: int) -> NumberFormat:
+    if not 2 <= bits <= 32:
+        raise ValueError(f"fixed point needs 2..32 bits, got fixed{bits}")
+    return NumberFormat(f"fixed{bits}", "fixed", float(bits), bits, None, 0, bits - 1)
+
+
+def _bfp(bits: int, block: int) -> NumberFormat:
+    if not 2 <= bits <= 24:
+        raise ValueError(f"bfp mantissa needs 2..24 bits (sign included), got bfp{bits}")
+    if not 1 <= block <= 4096:
+        raise ValueError(f"bfp block size must be 1..4096, got {block}")
+    name = f"bfp{bits}" if block == BFP_DEFAULT_BLOCK else f"bfp{bits}_b{block}"
+    return NumberFormat(name, "bfp", bits + SCALE_BITS / block, bits, block, 0, bits - 1, 0,
+                        float(2 ** (bits - 1) - 1), SCALE_BITS)
+
+
+def get_format(name: str | NumberFormat) -> NumberFormat:
+    """The format called ``name`` (canonical name or alias, case-insensitive); ValueError if unknown."""
+    if isinstance(name, NumberFormat):
+        return name
+    if not isinstance(name, str):
+        raise ValueError(f"a format name must be a string, got {type(name).__name__}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key in _FLOATS:
+        return _FLOATS[key]
+    if key in _MX:
+        return _MX[key]
+    if m := _FIXED_RE.fullmatch(key):
+        return _fixed(int(m.group(1)))
+    if m := _BFP_RE.fullmatch(key):
+        return _bfp(int(m.group(1)), int(m.group(2) or BFP_DEFAULT_BLOCK))
+    valid = ", ".join(f.name for f in list_formats())
+    raise ValueError(f"unknown number format {name!r}; valid: {valid}, or any fixedN / bfpM / bfpM_bB")
+
+
+def list_formats() -> list[NumberFormat]:
+    """The named built-in formats (float, fixed, bfp, mx), for `dsqsim presets`."""
+    return [*_FLOATS.values(), *(get_format(n) for n in _LISTED), *_MX.values()]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Quantizer
+
+
+def _work_dtype(x: np.ndarray) -> tuple[type, type, int, int]:
+    """(float dtype, same-width uint dtype, fraction bits, exponent bias) of the working precision."""
+    if x.dtype == np.float64:
+        return np.float64, np.uint64, 52, 1023
+    return np.float32, np.uint32, 23, 127
+
+
+def _floor_log2(a: np.ndarray) -> np.ndarray:
+    """floor(log2(a)) for finite a > 0 read from the exponent bits (int32). Inputs in the working dtype's own
+    subnormal range report its minimum exponent, far below every format's range here."""
+    _, uint, frac_bits, bias = _work_dtype(a)
+    biased = (a.view(uint) >> frac_bits) & (2 * bias + 1)
+    return biased.astype(np.int32) - bias
+
+
+def _pow2(e: np.ndarray, dtype: type) -> np.ndarray:
+    """2**e as ``dtype`` for integer e (exact, including subnormal powers)."""
+    return np.ldexp(np.ones((), dtype=dtype), e.astype(np.int32))
+
+
+def _round(v: np.ndarray, rounding: str, rng: np.random.Generator | None) -> np.ndarray:
+    """Round values already in units of their step to integers (as floats)."""
+    if rounding == "nearest":
+        return np.rint(v)  # ties to even
+    u = rng.random(v.shape)  # float64: the sum below is exact to ~2**-50 of a step
+    return np.floor(v.astype(np.float64) + u).astype(v.dtype)
+
+
+def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
+    """Round v to the float element type ``fmt`` with gradual underflow, saturating finite values to +-max."""
+    dtype = v.dtype.type
+    finite = np.isfinite(v)
+    a = np.abs(v)
+    e = np.maximum(_floor_log2(np.where(finite, a, 1).astype(dtype)), fmt.emin)
+    step = _pow2(e - fmt.man_bits, dtype)
+    q = _round(v / step, rounding, rng) * step
+    np.clip(q, -fmt.max_value, fmt.max_value, out=q)
+    return np.where(finite, q, v)  # inf and NaN pass through
+
+
+def _blocked(x: np.ndarray, axis: int, block: int) -> tuple[np.ndarray, tuple[int, ...], int]:
+    """x moved so ``axis`` is last, zero-padded to whole blocks and shaped (..., nblocks, block)."""
+    xm = np.moveaxis(x, axis, -1)
+    length = xm.shape[-1]
+    pad = (-length) % block
+    if pad:
+        xm = np.concatenate([xm, np.zeros(xm.shape[:-1] + (pad,), dtype=xm.dtype)], axis=-1)
+    return xm.reshape(xm.shape[:-1] + (-1, block)), xm.shape[:-1], length
+
+
+def _unblocked(q: np.ndarray, lead: tuple[int, ...], length: int, axis: int) -> np.ndarray:
+    q = q.reshape(lead + (-1,))[..., :length]
+    return np.moveaxis(q, -1, axis)
+
+
+def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
+    """Quantize (..., nblocks, block) with one shared exponent per block (bfp and mx)."""
+    dtype = xb.dtype.type
+    amax = np.max(np.abs(xb), axis=-1, keepdims=True)
+    bad = ~np.isfinite(amax)
+    zero = amax == 0
+    e = _floor_log2(np.where(bad | zero, 1, amax).astype(dtype))
+    scale_e = np.clip(e - fmt.emax, _SCALE_EXP_MIN, _SCALE_EXP_MAX)
+    if fmt.exp_bits == 0:  # bfp and mxint8: sign-magnitude integer codes, step 2**(E - (man_bits - 1))
+        step = _pow2(scale_e - (fmt.man_bits - 1), dtype)
+        k = _round(xb / step, rounding, rng)
+        code_max = 2.0**fmt.man_bits - 1
+        np.clip(k, -code_max, code_max, out=k)
+        q = k * step
+    else:  # mx float: scale by 2**X (E8M0) and round each element in the element type
+        scale = _pow2(scale_e, dtype)
+        q = _round_float(xb / scale, fmt, rounding, rng) * scale
+    q = np.where(zero, 0, q)
+    return np.where(bad, np.nan, q).astype(dtype, copy=False)
+
+
+def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
+    """Signed fixed point with one power-of-two scale for the whole tensor, chosen so the max fits."""
+    if x.size == 0:
+        return x.copy()
+    amax = float(np.max(np.abs(x)))
+    if not np.isfinite(amax):
+        return np.full_like(x, np.nan)
+    if amax == 0:
+        return np.zeros_like(x)
+    qmax = 2 ** (fmt.mult_bits - 1) - 1
+    k = int(np.ceil(np.log2(amax / qmax)))
+    while amax > qmax * 2.0**k:  # guard log2 rounding: smallest k with amax <= qmax * 2**k
+        k += 1
+    while amax <= qmax * 2.0 ** (k - 1):
+        k -= 1
+    step = x.dtype.type(2.0**k)
+    codes = _round(x / step, rounding, rng)
+    np.clip(codes, -qmax, qmax, out=codes)
+    return codes * step
+
+
+def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "nearest",
+             rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """Quantize-dequantize ``x`` to ``fmt``; returns a new float32 array of the same shape.
+
+    ``axis`` is the axis along which blocks of bfp/mx formats run (ignored otherwise). ``rounding`` is
+    "nearest" (ties to even) or "stochastic" (``rng``: a numpy Generator or seed; None draws a fresh one).
+    float64 input is rounded directly (no double rounding through float32).
+    """
+    fmt = get_format(fmt)
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    x = np.asarray(x)
+    if x.dtype != np.float64:
+        x = x.astype(np.float32, copy=False)
+    if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    if fmt.family == "float":
+        if fmt.name == "fp32" and x.dtype == np.float32:
+            return x.copy()
+        out = _round_float(x, fmt, rounding, rng)
+    elif fmt.family == "fixed":
+        out = _quantize_fixed(x, fmt, rounding, rng)
+    else:
+        shape = x.shape
+        x = np.atleast_1d(x)
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"axis {axis} out of range for an array of {x.ndim} dimensions")
+        xb, lead, length = _blocked(x, axis, fmt.block_size)
+        out = _unblocked(_quantize_blocks(xb, fmt, rounding, rng), lead, length, axis).reshape(shape)
+    return np.ascontiguousarray(out, dtype=np.float32)
