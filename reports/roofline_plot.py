@@ -1,0 +1,102 @@
+"""Roofline plot of a `sim.roofline.RooflineResult`: log-log, one roof per operand precision plus the vector roof,
+ridge points marked, each op a marker sized by its share of the step's lower-bound time and coloured by phase.
+
+Headless (Agg). Files are written to a temporary name in the target folder, then renamed, so a failed run leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+PHASE_COLOURS = {"forward": "tab:blue", "loss": "tab:purple", "backward": "tab:orange", "optimizer": "tab:green"}
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def roofline_figure(result, title: str | None = None) -> Figure:
+    """A figure for `result` (anything with `.ops`, `.roofs`, `.dram_bw_bytes_per_s` like RooflineResult)."""
+    ops = result.ops
+    ops = ops[(ops["dram_bytes"] > 0) & (ops["time_s"] > 0) & np.isfinite(ops["intensity_ops_per_byte"])]
+    bw = result.dram_bw_bytes_per_s
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    x_lo = min([ops["intensity_ops_per_byte"].min() / 3 if len(ops) else 0.1]
+               + [r.ridge_ops_per_byte / 30 for r in result.roofs] + [0.1])
+    x_hi = max([ops["intensity_ops_per_byte"].max() * 3 if len(ops) else 10]
+               + [r.ridge_ops_per_byte * 30 for r in result.roofs])
+    xs = np.logspace(np.log10(x_lo), np.log10(x_hi), 200)
+    roof_colours = plt.get_cmap("Greys")(np.linspace(0.45, 0.95, max(len(result.roofs), 1)))
+    roof_handles = []
+    for roof, colour in zip(sorted(result.roofs, key=lambda r: r.peak_ops_per_s), roof_colours, strict=False):
+        style = ":" if roof.unit != "MAC" else "-"
+        (line,) = ax.plot(xs, np.minimum(roof.peak_ops_per_s, bw * xs), style, color=colour, lw=1.6,
+                          label=f"roof {roof.label}: {roof.peak_ops_per_s / 1e12:.3g} T{roof.unit}/s, "
+                                f"ridge {roof.ridge_ops_per_byte:.3g} {roof.unit}/B")
+        ax.plot([roof.ridge_ops_per_byte], [roof.peak_ops_per_s], "D", color=colour, ms=5)
+        roof_handles.append(line)
+    share = ops["time_share"].to_numpy() if len(ops) else np.array([])
+    sizes = 12 + 600 * share / (share.max() if share.size and share.max() > 0 else 1)
+    for phase, colour in PHASE_COLOURS.items():
+        sel = (ops["phase"] == phase).to_numpy()
+        for is_gemm, marker in ((True, "o"), (False, "s")):
+            m = sel & ((ops["macs"] > 0).to_numpy() == is_gemm)
+            if m.any():
+                ax.scatter(ops["intensity_ops_per_byte"].to_numpy()[m], ops["attainable_ops_per_s"].to_numpy()[m],
+                           s=sizes[m], c=colour, marker=marker, alpha=0.55, edgecolors="black", linewidths=0.4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity [MAC/byte for GEMMs, op/byte for vector ops]")
+    ax.set_ylabel("attained rate [MAC/s for GEMMs, op/s for vector ops]")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title(title or f"{result.workload} on {result.machine}, {result.config_label}: "
+                          f"step >= {result.time_lower_bound_s * 1e3:.3g} ms", fontsize=10)
+    phase_handles = [Line2D([], [], marker="o", ls="", color=c, alpha=0.7, label=p)
+                     for p, c in PHASE_COLOURS.items() if (ops["phase"] == p).any()]
+    shape_handles = [Line2D([], [], marker="o", ls="", mfc="white", mec="black", label="GEMM / BMM"),
+                     Line2D([], [], marker="s", ls="", mfc="white", mec="black", label="vector op"),
+                     Line2D([], [], marker="D", ls="", color="grey", label="ridge point")]
+    ax.legend(handles=roof_handles + phase_handles + shape_handles, fontsize=7, loc="lower right",
+              title="marker area ~ share of step time", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paths(path: str | os.PathLike) -> list[Path]:
+    """`x.png` or `x.svg` -> that file; `x` with no suffix -> x.png and x.svg."""
+    p = Path(path)
+    if p.suffix == "":
+        return [p.with_suffix(s) for s in PLOT_SUFFIXES]
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise ValueError(f"plot file {str(p)!r}: unknown suffix {p.suffix!r}; use .png, .svg, or no suffix for both")
+    return [p]
+
+
+def save_roofline_plot(result, path: str | os.PathLike, title: str | None = None) -> list[Path]:
+    """Write the roofline plot to `path` (see `plot_paths`); returns the files written."""
+    targets = plot_paths(path)
+    for t in targets:
+        if not t.parent.is_dir():
+            raise OSError(f"plot folder {str(t.parent)!r} does not exist")
+    fig = roofline_figure(result, title)
+    try:
+        for t in targets:
+            fd, tmp = tempfile.mkstemp(prefix=f".{t.stem}.", suffix=t.suffix, dir=t.parent)
+            os.close(fd)
+            try:
+                fig.savefig(tmp, format=t.suffix.lstrip(".").lower())
+                os.replace(tmp, t)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    finally:
+        plt.close(fig)
+    return targets

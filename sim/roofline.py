@@ -1,0 +1,177 @@
+"""Roofline: an analytic lower bound on one training step's time on a machine under a precision configuration.
+
+Per op: GEMMs run at `machine.peak_macs_per_s(bits_a, bits_b)` for their operand widths; every other op runs on the
+machine's vector unit (`machine.vector_cycles(kind, elements)` at `machine.clock_ghz`). Memory time is the op's
+minimal DRAM traffic (see `sim.counting`) over `machine.dram_bw_gbps` (GB/s, 1e9 bytes/s). An op's lower-bound time
+is max(compute, memory), and the step's lower bound is the *sum* of the per-op bounds: ops are assumed not to overlap
+one another, while each op perfectly overlaps its own compute and memory. The sum of per-op maxima is therefore
+>= max(total compute time, total memory time), the whole-step roofline that would allow overlap between ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from sim.counting import GEMM_KINDS, Counts, count
+from sim.precision import PrecisionConfig
+
+VECTOR_ROOF = "vector"
+
+
+@dataclass(frozen=True)
+class Roof:
+    """A horizontal roof: peak work rate of one kind of unit; its ridge point is peak / bandwidth."""
+
+    label: str             # "8x8-bit MAC", "vector"
+    peak_ops_per_s: float  # MAC/s for GEMM roofs, element-ops/s for the vector roof
+    unit: str              # "MAC" | "op"
+    ridge_ops_per_byte: float
+
+
+@dataclass
+class RooflineResult:
+    """Per-op roofline (`ops`) and step totals. Times are seconds."""
+
+    workload: str
+    machine: str
+    config_label: str
+    dram_bw_bytes_per_s: float
+    time_lower_bound_s: float        # sum over ops of max(compute_s, memory_s)
+    compute_time_s: float            # sum over ops of compute_s
+    memory_time_s: float             # sum over ops of memory_s
+    compute_bound_fraction: float    # share of the lower bound spent in compute-bound ops
+    roofs: list[Roof]
+    counts: Counts = field(repr=False)
+    ops: pd.DataFrame = field(repr=False)
+
+    @property
+    def overlapped_bound_s(self) -> float:
+        """max(total compute, total memory): the looser bound if ops could overlap one another."""
+        return max(self.compute_time_s, self.memory_time_s)
+
+    def speedup_over(self, baseline: RooflineResult) -> float:
+        """How many times faster this step's lower bound is than `baseline`'s."""
+        return baseline.time_lower_bound_s / self.time_lower_bound_s
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload, "machine": self.machine, "config": self.config_label,
+            "macs": self.counts.macs, "arith_bitops": self.counts.arith_bitops, "dram_bytes": self.counts.dram_bytes,
+            "time_lower_bound_s": self.time_lower_bound_s, "compute_time_s": self.compute_time_s,
+            "memory_time_s": self.memory_time_s, "compute_bound_fraction": self.compute_bound_fraction,
+            "bytes_by_point": dict(self.counts.bytes_by_point), "bytes_by_role": dict(self.counts.bytes_by_role),
+        }
+
+
+def _op_elements(trace, op) -> int:
+    """Elements a vector op streams through: its largest operand (a reduction reads more than it writes)."""
+    sizes = [int(trace.tensors[o.tensor].elements) for o in (*op.inputs, *op.outputs)]
+    return max(sizes, default=0)
+
+
+def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = None) -> RooflineResult:
+    """Per-op and whole-step roofline of `trace` on `machine` under `config`."""
+    counts = counts if counts is not None else count(trace, config)
+    bw = float(machine.dram_bw_gbps) * 1e9
+    if not bw > 0:
+        raise ValueError(f"machine {machine.name!r} has non-positive DRAM bandwidth {machine.dram_bw_gbps} GB/s")
+    clock_hz = float(machine.clock_ghz) * 1e9
+    ops = counts.ops.copy()
+    compute_s, work, peak = [], [], []
+    peaks_by_bits: dict[tuple[int, int], float] = {}
+    vector_rates: list[float] = []
+    for row, op in zip(ops.itertuples(index=False), trace.ops, strict=True):
+        if op.kind in GEMM_KINDS and row.macs > 0:
+            key = (int(row.bits_a), int(row.bits_b))
+            if key not in peaks_by_bits:
+                peaks_by_bits[key] = float(machine.peak_macs_per_s(*key))
+            p = peaks_by_bits[key]
+            compute_s.append(row.macs / p)
+            work.append(float(row.macs))
+            peak.append(p)
+        else:
+            elements = _op_elements(trace, op)
+            cycles = int(machine.vector_cycles(op.kind, elements)) if elements else 0
+            t = cycles / clock_hz
+            w = float(max(row.flops, elements))  # an op does at least one operation per element it streams
+            compute_s.append(t)
+            work.append(w)
+            peak.append(w / t if t > 0 else float("inf"))
+            if t > 0:
+                vector_rates.append(w / t)
+    ops["compute_s"] = compute_s
+    ops["memory_s"] = ops["dram_bytes"] / bw
+    ops["time_s"] = ops[["compute_s", "memory_s"]].max(axis=1)
+    ops["bound"] = ["compute" if c >= m else "memory" for c, m in zip(ops["compute_s"], ops["memory_s"], strict=True)]
+    ops["work_ops"] = work
+    ops["peak_ops_per_s"] = peak
+    ops["intensity_ops_per_byte"] = [w / b if b > 0 else float("inf") for w, b in zip(work, ops["dram_bytes"],
+                                                                                     strict=True)]
+    ops["attainable_ops_per_s"] = [w / t if t > 0 else 0.0 for w, t in zip(work, ops["time_s"], strict=True)]
+    total = float(ops["time_s"].sum())
+    ops["time_share"] = ops["time_s"] / total if total > 0 else 0.0
+
+    roofs = [Roof(f"{a}x{b}-bit MAC", p, "MAC", p / bw) for (a, b), p in sorted(peaks_by_bits.items())]
+    if vector_rates:
+        # Vector ops differ in cost per element; the roof drawn is the fastest kind's rate.
+        vmax = max(vector_rates)
+        roofs.append(Roof(VECTOR_ROOF, vmax, "op", vmax / bw))
+    return RooflineResult(
+        workload=str(trace.workload), machine=str(machine.name), config_label=config.label,
+        dram_bw_bytes_per_s=bw, time_lower_bound_s=total,
+        compute_time_s=float(ops["compute_s"].sum()), memory_time_s=float(ops["memory_s"].sum()),
+        compute_bound_fraction=float(ops.loc[ops["bound"] == "compute", "time_s"].sum() / total) if total else 0.0,
+        roofs=roofs, counts=counts, ops=ops,
+    )
+
+
+COMPARE_COLUMNS = ["policy", "macs", "arith_bitops", "dram_bytes", "time_lower_bound_s", "speedup"]
+
+
+def _weighted_configs(policy, total_steps: int, timeline=None) -> list[tuple[PrecisionConfig, float]]:
+    """(config, fraction of steps) pairs: a recorded timeline if given, else the policy's own schedule."""
+    if isinstance(policy, PrecisionConfig):
+        return [(policy, 1.0)]
+    pairs = list(timeline.fractions() if timeline is not None else policy.timeline(total_steps))
+    weight = sum(f for _, f in pairs)
+    if not pairs or not weight > 0:
+        raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has an empty timeline")
+    return [(c, f / weight) for c, f in pairs]
+
+
+def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict | None = None) -> pd.DataFrame:
+    """One row per policy (a Policy, a PrecisionConfig, or a name/path for `sim.policy.get_policy`).
+
+    A time-adaptive policy is averaged over its timeline, weighted by the fraction of steps at each configuration:
+    its schedule over `total_steps`, or the recorded `timelines[policy_name]` when given. `speedup` is the first
+    policy's average lower-bound step time over this policy's.
+    """
+    if not policies:
+        raise ValueError("compare needs at least one policy")
+    timelines = timelines or {}
+    cache: dict[PrecisionConfig, RooflineResult] = {}
+    rows = []
+    for pol in policies:
+        if isinstance(pol, str):
+            from sim.policy import get_policy
+
+            pol = get_policy(pol)
+        name = pol.label if isinstance(pol, PrecisionConfig) else pol.name
+        weighted = _weighted_configs(pol, total_steps, timelines.get(name))
+        row = {"policy": name, "macs": 0.0, "arith_bitops": 0.0, "dram_bytes": 0.0, "time_lower_bound_s": 0.0}
+        for config, frac in weighted:
+            if config not in cache:
+                cache[config] = roofline(trace, machine, config)
+            r = cache[config]
+            row["macs"] += frac * r.counts.macs
+            row["arith_bitops"] += frac * r.counts.arith_bitops
+            row["dram_bytes"] += frac * r.counts.dram_bytes
+            row["time_lower_bound_s"] += frac * r.time_lower_bound_s
+        row["configs"] = len(weighted)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["speedup"] = df["time_lower_bound_s"].iloc[0] / df["time_lower_bound_s"]
+    return df[[*COMPARE_COLUMNS, "configs"]]

@@ -1,0 +1,80 @@
+"""Counting checked against hand calculations on one linear layer's forward and backward GEMMs."""
+
+import pytest
+
+from sim.counting import count, tensor_bytes
+from sim.precision import PrecisionConfig
+from workloads import GemmShape, Op, Operand, Tensor, Trace
+
+M, K, N = 32, 64, 48  # x[M,K] . W[K,N] -> y[M,N]
+
+
+def linear_trace() -> Trace:
+    """y = x.W; dx = dy.W^T; dW = x_stash^T.dy, with x stashed at q1 by the forward GEMM."""
+    tensors = {t.name: t for t in [
+        Tensor("x", (M, K), "activation", "q0"),
+        Tensor("W", (K, N), "weight", "q0"),
+        Tensor("y", (M, N), "activation", None),
+        Tensor("x_stash", (M, K), "stashed_activation", "q1"),
+        Tensor("dy", (M, N), "activation_grad", "q2"),
+        Tensor("dx", (M, K), "activation_grad", "q3"),
+        Tensor("dW", (K, N), "weight_grad", "q3"),
+    ]}
+    macs = M * K * N
+    ops = [
+        Op("fc.fwd", "gemm", "forward", 0, (Operand("x", "q0"), Operand("W", "q0")),
+           (Operand("y", None), Operand("x_stash", "q1")), macs, 2 * macs, GemmShape(1, M, K, N)),
+        Op("fc.dx", "gemm", "backward", 0, (Operand("dy", "q2"), Operand("W", "q2")),
+           (Operand("dx", "q3"),), macs, 2 * macs, GemmShape(1, M, N, K)),
+        Op("fc.dW", "gemm", "backward", 0, (Operand("x_stash", "q1"), Operand("dy", "q2")),
+           (Operand("dW", "q3"),), macs, 2 * macs, GemmShape(1, K, M, N)),
+    ]
+    return Trace(workload="linear", spec={}, batch=1, seq_len=M, tensors=tensors, ops=ops)
+
+
+MIXED = PrecisionConfig(q0="bf16", q1="bfp4", q2="fixed16", q3="fp32")
+
+
+def test_linear_layer_by_hand():
+    c = count(linear_trace(), MIXED)
+    macs = M * K * N
+    assert c.macs == 3 * macs
+    # Multiplier widths: bf16 significand 8 bits, bfp4 mantissa 4, fixed16 16.
+    assert c.arith_bitops == macs * (8 * 8) + macs * (16 * 16) + macs * (4 * 16)
+    mk, kn, mn = M * K, K * N, M * N
+    # Bytes per element: bf16 2, bfp4 4.5/8, fixed16 2, fp32 4. y has no DSQ point: activation -> q0's format.
+    expected_points = {
+        "q0": mk * 2 + kn * 2,                  # x, W read by the forward GEMM
+        "q1": 2 * (mk * 4.5 / 8),               # stash written forward, read by dW
+        "q2": mn * 2 + kn * 2 + mn * 2,         # dy and W read by dx; dy read by dW
+        "q3": mk * 4 + kn * 4,                  # dx, dW written
+        "other": mn * 2,                        # y written
+    }
+    assert c.bytes_by_point == pytest.approx(expected_points, abs=0)
+    assert c.bytes_by_role == {
+        "activation": mk * 2 + mn * 2, "weight": kn * 2 * 2, "stashed_activation": 2 * mk * 4.5 / 8,
+        "activation_grad": mn * 2 * 2 + mk * 4, "weight_grad": kn * 4,
+    }
+    assert c.dram_bytes == sum(expected_points.values()) == 48384
+    assert c.read_bytes + c.write_bytes == c.dram_bytes
+    fwd = c.ops.set_index("name").loc["fc.fwd"]
+    assert (fwd.bits_a, fwd.bits_b, fwd.read_bytes, fwd.write_bytes) == (8, 8, mk * 2 + kn * 2, mn * 2 + mk * 4.5 / 8)
+    assert c.ops["dram_bytes"].sum() == c.dram_bytes
+
+
+def test_bfp4_stores_4_5_bits_per_element():
+    c = count(linear_trace(), PrecisionConfig.uniform("bfp4"))
+    q_elements = sum(a.elements for a in c.accesses.itertuples() if a.point != "other")
+    q_bytes = sum(c.bytes_by_point[p] for p in ("q0", "q1", "q2", "q3"))
+    assert q_bytes * 8 == q_elements * 4.5
+
+
+def test_fixed16_costs_256_bitops_per_mac():
+    c = count(linear_trace(), PrecisionConfig.uniform("fixed16"))
+    assert c.arith_bitops == 256 * c.macs
+
+
+def test_tensor_bytes_rounds_up_to_whole_bytes():
+    assert tensor_bytes(16, 4.5) == 9
+    assert tensor_bytes(3, 4.5) == 2  # 13.5 bits
+    assert tensor_bytes(32, 6.25) == 25
