@@ -168,23 +168,45 @@ def _pow2(e: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def _round(v: np.ndarray, rounding: str, rng: np.random.Generator | None) -> np.ndarray:
-    """Round values already in units of their step to integers (as floats)."""
+    """Round ``v`` (a temporary, values in units of their step) to integers in place and return it."""
     if rounding == "nearest":
-        return np.rint(v)  # ties to even
-    u = rng.random(v.shape)  # float64: the sum below is exact to ~2**-50 of a step
-    return np.floor(v.astype(np.float64) + u).astype(v.dtype)
+        return np.rint(v, out=v)  # ties to even
+    u = rng.random(v.shape)  # float64: v + u is exact to ~2**-50 of a step, so floor(v + u) is unbiased
+    u += v
+    v[...] = np.floor(u, out=u)
+    return v
 
 
 def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
-    """Round v to the float element type ``fmt`` with gradual underflow, saturating finite values to +-max."""
-    dtype = v.dtype.type
-    finite = np.isfinite(v)
-    a = np.abs(v)
-    e = np.maximum(_floor_log2(np.where(finite, a, 1).astype(dtype)), fmt.emin)
-    step = _pow2(e - fmt.man_bits, dtype)
-    q = _round(v / step, rounding, rng) * step
+    """Round v to the float element type ``fmt`` with gradual underflow, saturating finite values to +-max.
+
+    Normal range: integer arithmetic on the bit pattern (drop the low fraction bits, ties to even, or add random
+    low bits for stochastic rounding; a carry correctly bumps the exponent). Below the smallest normal 2**emin the
+    step is fixed, 2**(emin - man_bits): nearest uses the add-and-subtract-a-constant trick, stochastic floats.
+    """
+    dtype, uint, frac_bits, _ = _work_dtype(v)
+    v = np.ascontiguousarray(v)
+    drop = frac_bits - fmt.man_bits
+    bits = v.view(uint)
+    low = uint((1 << drop) - 1)
+    if rounding == "nearest":
+        q_bits = bits + (((bits >> drop) & uint(1)) + uint((1 << (drop - 1)) - 1))
+    else:
+        q_bits = bits + rng.integers(0, 1 << drop, size=v.shape, dtype=uint)
+    q_bits &= ~low
+    q = q_bits.view(dtype)
+    tiny = np.abs(v) < dtype(2.0**fmt.emin)
+    if rounding == "nearest":
+        magic = dtype(1.5 * 2.0 ** (fmt.emin - fmt.man_bits + frac_bits))  # its ulp is the subnormal step
+        q = np.where(tiny, (v + magic) - magic, q)
+    elif tiny.any():
+        sub_step = 2.0 ** (fmt.emin - fmt.man_bits)
+        q[tiny] = (_round(v[tiny].astype(np.float64) / sub_step, rounding, rng) * sub_step).astype(dtype)
     np.clip(q, -fmt.max_value, fmt.max_value, out=q)
-    return np.where(finite, q, v)  # inf and NaN pass through
+    nonfinite = ~np.isfinite(v)
+    if nonfinite.any():
+        q[nonfinite] = v[nonfinite]  # inf and NaN pass through
+    return q
 
 
 def _blocked(x: np.ndarray, axis: int, block: int) -> tuple[np.ndarray, tuple[int, ...], int]:
@@ -207,20 +229,21 @@ def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> n
     dtype = xb.dtype.type
     amax = np.max(np.abs(xb), axis=-1, keepdims=True)
     bad = ~np.isfinite(amax)
-    zero = amax == 0
-    e = _floor_log2(np.where(bad | zero, 1, amax).astype(dtype))
+    e = _floor_log2(np.where(bad | (amax == 0), 1, amax).astype(dtype))
     scale_e = np.clip(e - fmt.emax, _SCALE_EXP_MIN, _SCALE_EXP_MAX)
     if fmt.exp_bits == 0:  # bfp and mxint8: sign-magnitude integer codes, step 2**(E - (man_bits - 1))
         step = _pow2(scale_e - (fmt.man_bits - 1), dtype)
-        k = _round(xb / step, rounding, rng)
+        q = _round(xb / step, rounding, rng)
         code_max = 2.0**fmt.man_bits - 1
-        np.clip(k, -code_max, code_max, out=k)
-        q = k * step
+        np.clip(q, -code_max, code_max, out=q)
+        q *= step
     else:  # mx float: scale by 2**X (E8M0) and round each element in the element type
         scale = _pow2(scale_e, dtype)
-        q = _round_float(xb / scale, fmt, rounding, rng) * scale
-    q = np.where(zero, 0, q)
-    return np.where(bad, np.nan, q).astype(dtype, copy=False)
+        q = _round_float(xb / scale, fmt, rounding, rng)
+        q *= scale
+    if bad.any():  # zero blocks need no care: their elements round to zero
+        q[np.broadcast_to(bad, q.shape)] = np.nan
+    return q
 
 
 def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
@@ -253,6 +276,11 @@ def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "neares
     float64 input is rounded directly (no double rounding through float32).
     """
     fmt = get_format(fmt)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN blocks are handled explicitly
+        return _quantize(x, fmt, axis, rounding, rng)
+
+
+def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, rng) -> np.ndarray:
     if rounding not in ROUNDINGS:
         raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
     x = np.asarray(x)
