@@ -9,7 +9,6 @@ stores 4.5 bits per element). Arithmetic cost: each MAC of a GEMM costs `mult_bi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,7 @@ class Access:
     direction: str  # "read" | "write"
     fmt: str
     elements: int
-    bytes: int
+    bytes: float  # NumberFormat.storage_bytes: exact for whole blocks, block overhead averaged otherwise
 
 
 @dataclass
@@ -45,11 +44,11 @@ class Counts:
     macs: int
     flops: int
     arith_bitops: int
-    dram_bytes: int
-    read_bytes: int
-    write_bytes: int
-    bytes_by_role: dict[str, int]
-    bytes_by_point: dict[str, int]
+    dram_bytes: float
+    read_bytes: float
+    write_bytes: float
+    bytes_by_role: dict[str, float]
+    bytes_by_point: dict[str, float]
     ops: pd.DataFrame = field(repr=False)
     accesses: pd.DataFrame = field(repr=False)
 
@@ -60,12 +59,6 @@ class Counts:
             "dram_bytes": self.dram_bytes, "read_bytes": self.read_bytes, "write_bytes": self.write_bytes,
             "bytes_by_role": dict(self.bytes_by_role), "bytes_by_point": dict(self.bytes_by_point),
         }
-
-
-def tensor_bytes(elements: int, bits_per_element: float) -> int:
-    """Stored size of a tensor in whole bytes (bits_per_element includes shared exponents)."""
-    # round() first: 6.25 * n is exact in binary, but guard against float noise before the ceiling.
-    return math.ceil(round(elements * bits_per_element, 6) / 8)
 
 
 def _accesses(trace, config: PrecisionConfig) -> list[Access]:
@@ -81,7 +74,7 @@ def _accesses(trace, config: PrecisionConfig) -> list[Access]:
                 fmt = fmt_cache[key]
                 n = int(tensor.elements)
                 out.append(Access(i, tensor.name, tensor.role, operand.point, direction, fmt.name, n,
-                                  tensor_bytes(n, fmt.bits_per_element)))
+                                  fmt.storage_bytes(n)))
     return out
 
 
@@ -113,13 +106,13 @@ def count(trace, config: PrecisionConfig) -> Counts:
                                       "bits_a", "bits_b", "arith_bitops"])
     n_ops = len(ops)
     by_dir = acc.pivot_table(index="op_index", columns="direction", values="bytes", aggfunc="sum", fill_value=0)
-    ops["read_bytes"] = by_dir.get("read", pd.Series(dtype="int64")).reindex(range(n_ops), fill_value=0).to_numpy()
-    ops["write_bytes"] = by_dir.get("write", pd.Series(dtype="int64")).reindex(range(n_ops), fill_value=0).to_numpy()
+    ops["read_bytes"] = by_dir.get("read", pd.Series(dtype="float64")).reindex(range(n_ops), fill_value=0).to_numpy()
+    ops["write_bytes"] = by_dir.get("write", pd.Series(dtype="float64")).reindex(range(n_ops), fill_value=0).to_numpy()
     ops["dram_bytes"] = ops["read_bytes"] + ops["write_bytes"]
     by_pt = acc.pivot_table(index="op_index", columns="point", values="bytes", aggfunc="sum", fill_value=0)
     for p in (*DSQ_POINTS, OTHER_POINT):
-        col = by_pt[p] if p in by_pt.columns else pd.Series(dtype="int64")
-        ops[f"bytes_{p}"] = col.reindex(range(n_ops), fill_value=0).to_numpy().astype("int64")
+        col = by_pt[p] if p in by_pt.columns else pd.Series(dtype="float64")
+        ops[f"bytes_{p}"] = col.reindex(range(n_ops), fill_value=0).to_numpy().astype("float64")
 
     role_sums = acc.groupby("role")["bytes"].sum()
     point_sums = acc.groupby("point")["bytes"].sum()
@@ -128,11 +121,11 @@ def count(trace, config: PrecisionConfig) -> Counts:
         macs=int(ops["macs"].sum()),
         flops=int(ops["flops"].sum()),
         arith_bitops=int(ops["arith_bitops"].sum()),
-        dram_bytes=int(acc["bytes"].sum()),
-        read_bytes=int(ops["read_bytes"].sum()),
-        write_bytes=int(ops["write_bytes"].sum()),
-        bytes_by_role={str(r): int(v) for r, v in role_sums.items()},
-        bytes_by_point={p: int(point_sums.get(p, 0)) for p in (*DSQ_POINTS, OTHER_POINT)},
+        dram_bytes=float(acc["bytes"].sum()),
+        read_bytes=float(ops["read_bytes"].sum()),
+        write_bytes=float(ops["write_bytes"].sum()),
+        bytes_by_role={str(r): float(v) for r, v in role_sums.items()},
+        bytes_by_point={p: float(point_sums.get(p, 0.0)) for p in (*DSQ_POINTS, OTHER_POINT)},
         ops=ops,
         accesses=acc,
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.counting import count, tensor_bytes
+from sim.counting import count
 from sim.precision import PrecisionConfig
 from workloads import GemmShape, Op, Operand, Tensor, Trace
 
@@ -72,9 +72,3 @@ def test_bfp4_stores_4_5_bits_per_element():
 def test_fixed16_costs_256_bitops_per_mac():
     c = count(linear_trace(), PrecisionConfig.uniform("fixed16"))
     assert c.arith_bitops == 256 * c.macs
-
-
-def test_tensor_bytes_rounds_up_to_whole_bytes():
-    assert tensor_bytes(16, 4.5) == 9
-    assert tensor_bytes(3, 4.5) == 2  # 13.5 bits
-    assert tensor_bytes(32, 6.25) == 25
