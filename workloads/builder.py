@@ -1,0 +1,299 @@
+"""The tape that turns forward ops into a full training step (forward, loss, backward, optimizer).
+
+Each forward primitive emits its op and records how to emit its backward; `finish()` replays that record in reverse,
+then adds one Adam op per parameter tensor. Conventions (also in the README):
+- GEMM with a weight: inputs[0] = A[M,K] activation, inputs[1] = B[K,N] weight, optional inputs[2] = bias (forward)
+  or the partial gradient being accumulated into (backward). `bmm` (attention) has batch = batch x heads.
+- The op that needs a value in backward writes its stash (role stashed_activation, point q1) as an extra output;
+  a value already stashed is not written again.
+- Forward GEMM operands are read at q0, backward GEMM dy and W at q2, stashes at q1, gradients written at q3.
+- A gradient reaching a tensor a second time is accumulated by the backward op that produces it (it reads the partial
+  gradient and writes a new one); the residual add's backward is free (both inputs take the output's gradient).
+- FLOPs: 2 per MAC; other ops use the nominal per-element counts in FLOPS_PER_ELEMENT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from workloads.trace import GemmShape, Op, Operand, Tensor, Trace
+
+# Nominal FLOPs per element (forward, backward). Only the GEMMs dominate; these keep the vector ops non-zero.
+FLOPS_PER_ELEMENT = {
+    "add": (1, 0), "gelu": (8, 12), "relu": (1, 1), "swiglu": (6, 10), "rope": (3, 3),
+    "softmax": (6, 4), "layernorm": (8, 14), "rmsnorm": (5, 10), "embedding": (1, 1),
+    "cross_entropy": (6, 0), "adam": (12, 0), "bias_grad": (1, 0),
+}
+
+
+def _q(name: str, point: str | None = None) -> Operand:
+    return Operand(name, point)
+
+
+class TraceBuilder:
+    """Accumulates tensors and ops; forward helpers return the name of the tensor they produce."""
+
+    def __init__(self, workload: str, spec: dict, batch: int, seq_len: int) -> None:
+        self.trace = Trace(workload=workload, spec=spec, batch=batch, seq_len=seq_len)
+        self.phase = "forward"
+        self.layer: int | None = None
+        self.weights: list[str] = []
+        self._tape: list[tuple[int | None, Callable[[], None]]] = []
+        self._stash: dict[str, str] = {}
+        self._grad: dict[str, str] = {}
+        self._grad_versions: dict[str, int] = {}
+        self._q0_reads: set[str] = set()
+
+    # ---- tensors and ops -------------------------------------------------------------------------------------
+    def tensor(self, name: str, shape: tuple[int, ...], role: str, point: str | None = None) -> str:
+        assert name not in self.trace.tensors, f"duplicate tensor {name}"
+        self.trace.tensors[name] = Tensor(name, tuple(int(s) for s in shape), role, point)
+        return name
+
+    def weight(self, name: str, shape: tuple[int, ...]) -> str:
+        self.weights.append(self.tensor(name, shape, "weight"))
+        return name
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.trace.tensors[name].shape
+
+    def op(self, name: str, kind: str, inputs: list[Operand], outputs: list[Operand], flops: int,
+           gemm: GemmShape | None = None) -> None:
+        macs = gemm.macs if gemm else 0
+        if self.phase == "forward" and kind in ("gemm", "bmm"):
+            self._q0_reads.update(o.tensor for o in inputs[:2] if self.trace.tensors[o.tensor].role == "activation")
+        self.trace.ops.append(Op(name, kind, self.phase, self.layer, tuple(inputs), tuple(outputs), macs,
+                                 flops + 2 * macs, gemm))
+
+    def on_backward(self, fn: Callable[[], None]) -> None:
+        self._tape.append((self.layer, fn))
+
+    # ---- stashes and gradients -------------------------------------------------------------------------------
+    def stash(self, x: str) -> list[Operand]:
+        """The extra output that saves `x` for the backward pass, or [] if it is already saved."""
+        if x in self._stash:
+            return []
+        self._stash[x] = self.tensor(f"{x}.stash", self.shape(x), "stashed_activation", "q1")
+        return [_q(self._stash[x], "q1")]
+
+    def stashed(self, x: str) -> Operand:
+        return _q(self._stash[x], "q1")
+
+    def grad(self, x: str) -> str | None:
+        return self._grad.get(x)
+
+    def grad_out(self, x: str) -> tuple[Operand, list[Operand]]:
+        """(output operand for x's gradient, extra inputs): a fresh tensor, or accumulate into the partial one."""
+        prev = self._grad.get(x)
+        role = "weight_grad" if self.trace.tensors[x].role == "weight" else "activation_grad"
+        if prev is None:
+            self._grad[x] = self.tensor(f"d.{x}", self.shape(x), role, "q3")
+            return _q(self._grad[x], "q3"), []
+        if role == "weight_grad":  # one gradient tensor per weight, accumulated in place (tied embeddings)
+            return _q(prev, "q3"), [_q(prev, "q3")]
+        version = self._grad_versions.get(x, 0) + 1
+        self._grad_versions[x] = version
+        self._grad[x] = self.tensor(f"d.{x}#{version}", self.shape(x), role, "q3")
+        return _q(self._grad[x], "q3"), [_q(prev, "q3")]
+
+    def alias_grad(self, x: str, g: str) -> None:
+        """x's gradient is (also) g: free if x has none yet, else an explicit add."""
+        if x not in self._grad:
+            self._grad[x] = g
+            return
+        out, acc = self.grad_out(x)
+        self.op(f"{x}.grad_add", "elementwise", [_q(g, "q3"), *acc], [out], self.trace.tensors[g].elements)
+
+    # ---- forward primitives ----------------------------------------------------------------------------------
+    def linear(self, name: str, x: str, w: str, out_features: int, bias: str | None = None) -> str:
+        """y[M,N] = x[M,K] . W[K,N] (+ b). `w` may be a tied table stored as [N,K]; the GEMM reads it as B[K,N]."""
+        rows, in_features = self.shape(x)
+        y = self.tensor(name, (rows, out_features), "activation")
+        extra = [_q(bias)] if bias else []
+        self.op(name, "gemm", [_q(x, "q0"), _q(w, "q0"), *extra], [_q(y), *self.stash(x)],
+                rows * out_features if bias else 0, GemmShape(1, rows, in_features, out_features))
+
+        def backward() -> None:
+            dy = self.grad(y)
+            if dy is None:
+                return
+            dx, acc = self.grad_out(x)
+            self.op(f"{name}.dx", "gemm", [_q(dy, "q2"), _q(w, "q2"), *acc], [dx], 0,
+                    GemmShape(1, rows, out_features, in_features))
+            dw, acc = self.grad_out(w)
+            self.op(f"{name}.dW", "gemm", [self.stashed(x), _q(dy, "q2"), *acc], [dw], 0,
+                    GemmShape(1, in_features, rows, out_features))
+            if bias:
+                db, acc = self.grad_out(bias)
+                self.op(f"{name}.db", "reduction", [_q(dy, "q3"), *acc], [db], rows * out_features)
+
+        self.on_backward(backward)
+        return y
+
+    def bmm(self, name: str, a: str, b: str, g: GemmShape, out_shape: tuple[int, ...]) -> str:
+        """Batched C = A . B (attention); both operands are stashed for the backward pass."""
+        y = self.tensor(name, out_shape, "activation")
+        self.op(name, "bmm", [_q(a, "q0"), _q(b, "q0")], [_q(y), *self.stash(a), *self.stash(b)], 0, g)
+
+        def backward() -> None:
+            dy = self.grad(y)
+            if dy is None:
+                return
+            da, acc = self.grad_out(a)  # dA = dC . B^T
+            self.op(f"{name}.dA", "bmm", [_q(dy, "q2"), self.stashed(b), *acc], [da], 0,
+                    GemmShape(g.batch, g.m, g.n, g.k))
+            db, acc = self.grad_out(b)  # dB = A^T . dC
+            self.op(f"{name}.dB", "bmm", [self.stashed(a), _q(dy, "q2"), *acc], [db], 0,
+                    GemmShape(g.batch, g.k, g.m, g.n))
+
+        self.on_backward(backward)
+        return y
+
+    def elementwise(self, name: str, fn: str, xs: list[str], out_shapes: list[tuple[int, ...]],
+                    save: list[str] = (), reads: list[str] = ()) -> list[str]:
+        """A pointwise op over xs; `save` are inputs its backward needs (stashed), `reads` inputs without a gradient
+        (e.g. a mask). Backward reads the outputs' gradients and the stashes, writes the inputs' gradients."""
+        fwd, bwd = FLOPS_PER_ELEMENT[fn]
+        outs = [self.tensor(name if len(out_shapes) == 1 else f"{name}.{i}", s, "activation")
+                for i, s in enumerate(out_shapes)]
+        elements = sum(self.trace.tensors[o].elements for o in outs)
+        stash_ops = [o for x in save for o in self.stash(x)]
+        self.op(name, "elementwise", [_q(x) for x in [*xs, *reads]], [*(_q(o) for o in outs), *stash_ops],
+                fwd * elements)
+
+        def backward() -> None:
+            dys = [self.grad(o) for o in outs]
+            if all(d is None for d in dys):
+                return
+            ins = [_q(d, "q3") for d in dys if d is not None] + [self.stashed(x) for x in save]
+            outs_grad, acc_all = [], []
+            for x in xs:
+                dx, acc = self.grad_out(x)
+                outs_grad.append(dx)
+                acc_all += acc
+            self.op(f"{name}.bwd", "elementwise", [*ins, *acc_all], outs_grad, bwd * elements)
+
+        self.on_backward(backward)
+        return outs
+
+    def residual_add(self, name: str, a: str, b: str) -> str:
+        y = self.tensor(name, self.shape(a), "activation")
+        self.op(name, "elementwise", [_q(a), _q(b)], [_q(y)], self.trace.tensors[y].elements)
+
+        def backward() -> None:
+            dy = self.grad(y)
+            if dy is not None:
+                self.alias_grad(a, dy)
+                self.alias_grad(b, dy)
+
+        self.on_backward(backward)
+        return y
+
+    def softmax(self, name: str, s: str, mask: str | None = None) -> str:
+        """Softmax over the last axis with the scale and mask folded in; it saves its output for backward."""
+        fwd, bwd = FLOPS_PER_ELEMENT["softmax"]
+        p = self.tensor(name, self.shape(s), "activation")
+        n = self.trace.tensors[p].elements
+        extra = [_q(mask)] if mask else []
+        self.op(name, "softmax", [_q(s), *extra], [_q(p), *self.stash(p)], fwd * n + (n if mask else 0))
+
+        def backward() -> None:
+            dp = self.grad(p)
+            if dp is None:
+                return
+            ds, acc = self.grad_out(s)
+            self.op(f"{name}.bwd", "softmax", [_q(dp, "q3"), self.stashed(p), *acc], [ds], bwd * n)
+
+        self.on_backward(backward)
+        return p
+
+    def norm(self, name: str, x: str, kind: str, bias: bool) -> str:
+        """LayerNorm (gamma, beta) or RMSNorm (gamma); it saves its input for backward."""
+        fwd, bwd = FLOPS_PER_ELEMENT[kind]
+        width = self.shape(x)[-1]
+        params = [self.weight(f"{name}.gamma", (width,))]
+        if bias and kind == "layernorm":
+            params.append(self.weight(f"{name}.beta", (width,)))
+        y = self.tensor(name, self.shape(x), "activation")
+        n = self.trace.tensors[y].elements
+        self.op(name, "layernorm", [_q(x), *(_q(p) for p in params)], [_q(y), *self.stash(x)], fwd * n)
+
+        def backward() -> None:
+            dy = self.grad(y)
+            if dy is None:
+                return
+            dx, acc = self.grad_out(x)
+            pgrads = []
+            for p in params:
+                dp, pacc = self.grad_out(p)
+                pgrads.append(dp)
+                acc += pacc
+            self.op(f"{name}.bwd", "layernorm", [_q(dy, "q3"), self.stashed(x), *(_q(p) for p in params), *acc],
+                    [dx, *pgrads], bwd * n)
+
+        self.on_backward(backward)
+        return y
+
+    def embedding(self, name: str, ids: str, tables: list[str], width: int, extra_ids: list[str] = (),
+                  flops_per_element: int = 0) -> str:
+        """Sum of table lookups (token, position, type). The trace reads each table whole (see README)."""
+        rows = self.shape(ids)[0]
+        y = self.tensor(name, (rows, width), "activation")
+        n = rows * width
+        self.op(name, "embedding", [_q(ids), *(_q(i) for i in extra_ids), *(_q(t) for t in tables)], [_q(y)],
+                n * (max(len(tables) - 1, 0) + flops_per_element))
+
+        def backward() -> None:
+            dy = self.grad(y)
+            if dy is None:
+                return
+            outs, acc = [], []
+            for t in tables:
+                dt, tacc = self.grad_out(t)
+                outs.append(dt)
+                acc += tacc
+            self.op(f"{name}.bwd", "embedding", [_q(dy, "q3"), _q(ids), *(_q(i) for i in extra_ids), *acc], outs,
+                    n * len(tables) * FLOPS_PER_ELEMENT["embedding"][1])
+
+        self.on_backward(backward)
+        return y
+
+    # ---- loss, backward, optimizer ---------------------------------------------------------------------------
+    def cross_entropy(self, logits: str, labels: str) -> None:
+        """Fused softmax + cross-entropy: writes the loss and the logits' gradient in one pass."""
+        self.phase, self.layer = "loss", None
+        loss = self.tensor("loss", (1,), "activation")
+        dlogits, _ = self.grad_out(logits)
+        self.op("cross_entropy", "loss", [_q(logits), _q(labels)], [_q(loss), dlogits],
+                FLOPS_PER_ELEMENT["cross_entropy"][0] * self.trace.tensors[logits].elements)
+
+    def finish(self) -> Trace:
+        self.phase = "backward"
+        for layer, fn in reversed(self._tape):
+            self.layer = layer
+            fn()
+        self.phase, self.layer = "optimizer", None
+        for w in self.weights:
+            m = self.tensor(f"{w}.adam_m", self.shape(w), "optimizer_state")
+            v = self.tensor(f"{w}.adam_v", self.shape(w), "optimizer_state")
+            g = self._grad[w]
+            self.op(f"{w}.adam", "optimizer", [_q(w), _q(g, "q3"), _q(m), _q(v)], [_q(w), _q(m), _q(v)],
+                    FLOPS_PER_ELEMENT["adam"][0] * self.trace.tensors[w].elements)
+        self._mark_q0()
+        return self.trace
+
+    def _mark_q0(self) -> None:
+        """Activations that feed a forward GEMM are stored at q0: their writes and other reads use q0 too."""
+        q0 = self._q0_reads
+        t = self.trace
+        for name in q0:
+            old = t.tensors[name]
+            t.tensors[name] = Tensor(old.name, old.shape, old.role, "q0")
+
+        def fix(ops: tuple[Operand, ...]) -> tuple[Operand, ...]:
+            return tuple(Operand(o.tensor, "q0") if o.point is None and o.tensor in q0 else o for o in ops)
+
+        t.ops = [op if not any(o.tensor in q0 for o in (*op.inputs, *op.outputs))
+                 else Op(op.name, op.kind, op.phase, op.layer, fix(op.inputs), fix(op.outputs), op.macs, op.flops,
+                         op.gemm)
+                 for op in t.ops]

@@ -1,0 +1,128 @@
+"""Trace files: JSON with a schema version. Loading checks types and structure and raises one-line ValueErrors."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from workloads.trace import GemmShape, Op, Operand, Tensor, Trace
+
+SCHEMA_VERSION = 1
+FORMAT_NAME = "dsqsim-trace"
+
+
+def trace_to_dict(trace: Trace) -> dict[str, Any]:
+    def operands(ops: tuple[Operand, ...]) -> list[list]:
+        return [[o.tensor, o.point] for o in ops]
+
+    return {
+        "format": FORMAT_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "workload": trace.workload,
+        "spec": trace.spec,
+        "batch": trace.batch,
+        "seq_len": trace.seq_len,
+        # compact rows keep a llama-7b trace to a few hundred kB
+        "tensor_fields": ["name", "shape", "role", "dsq_point"],
+        "tensors": [[t.name, list(t.shape), t.role, t.dsq_point] for t in trace.tensors.values()],
+        "op_fields": ["name", "kind", "phase", "layer", "inputs", "outputs", "macs", "flops", "gemm"],
+        "ops": [[op.name, op.kind, op.phase, op.layer, operands(op.inputs), operands(op.outputs), op.macs, op.flops,
+                 [op.gemm.batch, op.gemm.m, op.gemm.k, op.gemm.n] if op.gemm else None] for op in trace.ops],
+    }
+
+
+def save_trace(trace: Trace, path: str) -> None:
+    """Write atomically: a temporary file in the target directory, renamed over `path` only when complete."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise OSError(f"cannot write {path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(trace_to_dict(trace), f, separators=(",", ":"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_trace(path: str) -> Trace:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    return trace_from_dict(data, path)
+
+
+def trace_from_dict(data: Any, source: str = "trace") -> Trace:
+    """Parse and validate; any malformed content raises ValueError naming the source and what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: a trace file must hold a JSON object")
+    version = data.get("schema_version")
+    if version is None:
+        raise ValueError(f"{source}: missing schema_version (not a dsqsim trace file?)")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{source}: trace schema_version {version!r} is not supported (this dsqsim reads "
+                         f"version {SCHEMA_VERSION}); rebuild it with `dsqsim trace`")
+    try:
+        trace = Trace(
+            workload=_typed(data["workload"], str, "workload"),
+            spec=_typed(data["spec"], dict, "spec"),
+            batch=_typed(data["batch"], int, "batch"),
+            seq_len=_typed(data["seq_len"], int, "seq_len"),
+        )
+        for row in _typed(data["tensors"], list, "tensors"):
+            name, shape, role, point = _row(row, 4, "tensor")
+            trace.tensors[_typed(name, str, "tensor name")] = Tensor(
+                name, tuple(_typed(d, int, f"shape of {name}") for d in _typed(shape, list, f"shape of {name}")),
+                _typed(role, str, f"role of {name}"), _point(point, name))
+        for row in _typed(data["ops"], list, "ops"):
+            name, kind, phase, layer, inputs, outputs, macs, flops, gemm = _row(row, 9, "op")
+            _typed(name, str, "op name")
+            trace.ops.append(Op(
+                name, _typed(kind, str, f"kind of {name}"), _typed(phase, str, f"phase of {name}"),
+                None if layer is None else _typed(layer, int, f"layer of {name}"),
+                _operands(inputs, name), _operands(outputs, name),
+                _typed(macs, int, f"macs of {name}"), _typed(flops, int, f"flops of {name}"),
+                None if gemm is None else GemmShape(*(_typed(g, int, f"gemm of {name}")
+                                                      for g in _row(gemm, 4, "gemm"))),
+            ))
+    except KeyError as exc:
+        raise ValueError(f"{source}: missing field {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    try:
+        trace.validate()
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return trace
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{what} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _row(value: Any, n: int, what: str) -> list:
+    if not isinstance(value, list) or len(value) != n:
+        raise ValueError(f"each {what} must be a list of {n} fields, got {str(value)[:60]}")
+    return value
+
+
+def _point(value: Any, name: str) -> str | None:
+    return None if value is None else _typed(value, str, f"DSQ point of {name}")
+
+
+def _operands(value: Any, op: str) -> tuple[Operand, ...]:
+    return tuple(Operand(_typed(t, str, f"operand of {op}"), _point(p, op))
+                 for t, p in (_row(o, 2, f"operand of {op}") for o in _typed(value, list, f"operands of {op}")))
