@@ -1,0 +1,143 @@
+"""Precision policies over training time: registry, presets and policy files.
+
+``get_policy(name_or_path)`` accepts any format name (a fixed policy), a preset name from ``presets.toml``
+("dsq", "dsq-loss", "cyclic"), or a ``.toml``/``.json`` policy file (schema in the README, "Precision policies").
+Every call returns a fresh policy, so loss-triggered state is never shared between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sim.formats import get_format
+from sim.policy.policies import (
+    CyclicPolicy,
+    FixedPolicy,
+    LossTriggeredPolicy,
+    Policy,
+    SchedulePolicy,
+    check_monotone,
+)
+from sim.policy.timeline import Timeline
+from sim.precision import DSQ_POINTS, PrecisionConfig
+
+__all__ = [
+    "Policy", "FixedPolicy", "SchedulePolicy", "LossTriggeredPolicy", "CyclicPolicy", "Timeline",
+    "get_policy", "list_policies", "policy_from_dict", "load_policy_file", "check_monotone", "KINDS",
+]
+
+KINDS = ("fixed", "dsq", "dsq-loss", "cyclic")
+_PRESETS_PATH = Path(__file__).with_name("presets.toml")
+_FIXED_LISTED = ("fp32", "bf16", "fp16", "fixed16", "fixed8", "bfp8", "mxfp8_e4m3")
+_COMMON_KEYS = {"name", "kind", "description"}
+_KIND_KEYS = {
+    "fixed": {"format", "config"},
+    "dsq": {"stages", "at"},
+    "dsq-loss": {"stages", "patience", "min_delta", "assume_at"},
+    "cyclic": {"base", "family", "low_bits", "high_bits", "cycles", "points", "block_size"},
+}
+
+
+@cache
+def _presets() -> dict[str, dict[str, Any]]:
+    with _PRESETS_PATH.open("rb") as f:
+        return tomllib.load(f)
+
+
+def _config(value: Any, what: str) -> PrecisionConfig:
+    """A config from a format name, a [q0, q1, q2, q3] list or a table."""
+    if isinstance(value, str):
+        return PrecisionConfig.uniform(value)
+    if isinstance(value, list | tuple):
+        if len(value) != len(DSQ_POINTS):
+            raise ValueError(f"{what}: a list config needs 4 formats [q0, q1, q2, q3], got {len(value)}")
+        return PrecisionConfig(*value)
+    if isinstance(value, dict):
+        return PrecisionConfig.from_dict(value)
+    raise ValueError(f"{what}: expected a format name, a [q0, q1, q2, q3] list or a table, got {type(value).__name__}")
+
+
+def policy_from_dict(d: dict[str, Any], default_name: str = "custom") -> Policy:
+    """Build a policy from its file form; ValueError naming the first problem."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a policy must be a table, got {type(d).__name__}")
+    kind = d.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"policy 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    unknown = sorted(set(d) - _COMMON_KEYS - _KIND_KEYS[kind])
+    if unknown:
+        valid = ", ".join(sorted(_COMMON_KEYS | _KIND_KEYS[kind]))
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} for a {kind} policy; valid: {valid}")
+    name = str(d.get("name", default_name))
+    desc = str(d.get("description", ""))
+    try:
+        if kind == "fixed":
+            if ("format" in d) == ("config" in d):
+                raise ValueError(f"fixed policy {name!r} needs exactly one of 'format' or 'config'")
+            return FixedPolicy(name, _config(d.get("format", d.get("config")), name), desc)
+        if kind == "cyclic":
+            if "base" not in d:
+                raise ValueError(f"cyclic policy {name!r} needs 'base' (a format or a q0..q3 table)")
+            extra = {k: d[k] for k in _KIND_KEYS["cyclic"] - {"base"} if k in d}
+            return CyclicPolicy(name, _config(d["base"], f"{name} base"), description=desc, **extra)
+        stages = d.get("stages")
+        if not isinstance(stages, list) or not stages:
+            raise ValueError(f"{kind} policy {name!r} needs 'stages', a non-empty list of configs")
+        configs = [_config(s, f"{name} stage {i + 1}") for i, s in enumerate(stages)]
+        if kind == "dsq":
+            return SchedulePolicy(name, configs, d.get("at"), desc)
+        extra = {k: d[k] for k in ("patience", "min_delta", "assume_at") if k in d}
+        return LossTriggeredPolicy(name, configs, description=desc, **extra)
+    except TypeError as exc:  # a wrongly typed value reaching a constructor
+        raise ValueError(f"policy {name!r}: bad value ({exc})") from None
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    """A policy from a .toml or .json file (OSError if unreadable, ValueError if malformed)."""
+    path = Path(path)
+    if path.suffix not in (".toml", ".json"):
+        raise ValueError(f"policy file must end in .toml or .json, got {path.name!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"policy file not found: {path}")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid {path.suffix[1:].upper()} ({str(exc).splitlines()[0]})") from None
+    try:
+        return policy_from_dict(data, default_name=path.stem)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def get_policy(name_or_path: str | Policy) -> Policy:
+    """A fresh policy: a preset name, any number-format name (fixed), or a .toml/.json policy file."""
+    if isinstance(name_or_path, Policy):
+        return name_or_path
+    if not isinstance(name_or_path, str):
+        raise ValueError(f"a policy name must be a string, got {type(name_or_path).__name__}")
+    key = name_or_path.strip()
+    if key.endswith((".toml", ".json")):
+        return load_policy_file(key)
+    presets = _presets()
+    if key.lower() in presets:
+        return policy_from_dict(presets[key.lower()], default_name=key.lower())
+    try:
+        fmt = get_format(key)
+    except ValueError:
+        raise ValueError(
+            f"unknown policy {name_or_path!r}; valid: {', '.join(presets)}, any format name "
+            f"(e.g. {', '.join(_FIXED_LISTED)}), or a .toml/.json policy file"
+        ) from None
+    return FixedPolicy(fmt.name, PrecisionConfig.uniform(fmt))
+
+
+def list_policies() -> list[tuple[str, str]]:
+    """(name, one-line description) of the built-in policies, for `dsqsim presets`."""
+    fixed = [(f, f"fixed: {f} at q0..q3 and activations for the whole run") for f in _FIXED_LISTED]
+    presets = [(name, d.get("description", d["kind"])) for name, d in _presets().items()]
+    return [*fixed, *presets, ("<format>", "fixed: any number format name (see formats), e.g. bfp6_b32")]
