@@ -1,0 +1,178 @@
+"""Fold-level model of a GEMM A[M,K] x B[K,N] on an R x C systolic array, timed exactly as SCALE-Sim 3.0.0 times it.
+
+SCALE-Sim (GEMM input mode) maps the problem per dataflow onto a spatial Sr x Sc grid folded onto the array, with a
+temporal dimension T streamed through it:
+
+    dataflow  Sr (rows)  Sc (cols)  T    cycles per fold       stationary operand
+    os        M          N          K    T + R + C - 2         outputs
+    ws        K          N          M    2R + C + T - 2        B (weights)
+    is        K          M          N    2R + C + T - 2        A (inputs)
+
+Folds run back to back with no overlap (each drains before the next fills), column folds outermost, so a GEMM takes
+ceil(Sr/R)·ceil(Sc/C)·(cycles per fold) - 1 cycles: SCALE-Sim reports the index of the last cycle. SRAM words are
+counted as SCALE-Sim's demand matrices count them, except that SCALE-Sim's `os` adds R + C phantom ofmap writes per
+fold (it counts the padded fold's dimensions); here the writes are the real outputs. Partial sums in `ws`/`is` are
+written once per row fold, and SCALE-Sim drains every SRAM write to DRAM, so DRAM writes equal SRAM writes.
+
+Precision: a MAC that computes P products per cycle (see `PrecisionLaw`) consumes P elements of the reduction
+dimension K per cycle, so the array runs the GEMM as M x ceil(K/P) x N; P < 1 stretches K the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+from hwmodels.compute.buffer import generation_capacity_words, read_misses
+from hwmodels.compute.precision import PrecisionLaw, check_bits
+
+DATAFLOWS = ("os", "ws", "is")
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    """One GEMM on one compute unit. Word counts are operand elements; bytes use the operand widths."""
+
+    compute_cycles: int
+    utilization: float          # MACs / (cycles x peak MACs per cycle)
+    sram_reads: int             # A and B elements read from the operand SRAMs
+    sram_writes: int            # output (and partial-sum) elements written to the output SRAM
+    dram_read_bytes: float
+    dram_write_bytes: float
+    macs: int = 0
+    folds: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """How one GEMM folds onto the array (in array terms, after the precision law)."""
+
+    dataflow: str
+    rows: int
+    cols: int
+    sr: int
+    sc: int
+    t: int
+    row_folds: int
+    col_folds: int
+    cycles_per_fold: int
+
+    @property
+    def folds(self) -> int:
+        return self.row_folds * self.col_folds
+
+    @property
+    def cycles(self) -> int:
+        return self.folds * self.cycles_per_fold - 1
+
+
+def fold_plan(rows: int, cols: int, dataflow: str, m: int, k: int, n: int) -> FoldPlan:
+    """SCALE-Sim's mapping of A[m,k] x B[k,n] onto an rows x cols array."""
+    if dataflow == "os":
+        sr, sc, t = m, n, k
+        per_fold = t + rows + cols - 2
+    elif dataflow == "ws":
+        sr, sc, t = k, n, m
+        per_fold = 2 * rows + cols + t - 2
+    elif dataflow == "is":
+        sr, sc, t = k, m, n
+        per_fold = 2 * rows + cols + t - 2
+    else:
+        raise ValueError(f"unknown dataflow {dataflow!r}; valid: {', '.join(DATAFLOWS)}")
+    return FoldPlan(dataflow, rows, cols, sr, sc, t, math.ceil(sr / rows), math.ceil(sc / cols), per_fold)
+
+
+def _chunks(total: int, step: int, count: int) -> list[int]:
+    return [min(step, total - i * step) for i in range(count)]
+
+
+def _k_chunks(k: int, rows: int, per_mac: Fraction, count: int) -> list[int]:
+    """Logical K elements held by each row fold of `rows` array rows (each row holds per_mac elements)."""
+    bounds = [min(k, math.floor(i * rows * per_mac)) for i in range(count)] + [k]
+    return [bounds[i + 1] - bounds[i] for i in range(count)]
+
+
+def systolic_gemm(
+    rows: int, cols: int, dataflow: str, m: int, k: int, n: int,
+    bits_a: int = 16, bits_b: int = 16, sram_kb: float | tuple[float, float, float] | None = None,
+    bits_out: int | None = None, law: PrecisionLaw | None = None,
+) -> GemmResult:
+    """Cycles, utilisation, SRAM and DRAM traffic of A[m,k] x B[k,n] on a rows x cols systolic array.
+
+    `sram_kb`: size of each double-buffered SRAM (A, B, output), one number or a triple; None = unbounded (every
+    operand element read from DRAM once). `law`: precision law of the MACs; None = one product per cycle whatever
+    the widths (a plain SCALE-Sim array). `bits_out` defaults to max(bits_a, bits_b).
+    """
+    for name, value in (("rows", rows), ("cols", cols), ("m", m), ("k", k), ("n", n)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    bits_a, bits_b = check_bits(bits_a, "bits_a"), check_bits(bits_b, "bits_b")
+    bits_out = max(bits_a, bits_b) if bits_out is None else check_bits(bits_out, "bits_out")
+    per_mac = law.products_per_mac(bits_a, bits_b) if law is not None else Fraction(1)
+    k_array = math.ceil(k / per_mac)
+    plan = fold_plan(rows, cols, dataflow, m, k_array, n)
+    sram_a, sram_b, sram_o = _sram_words(sram_kb, bits_a, bits_b, bits_out)
+    del sram_o  # SCALE-Sim drains every output write to DRAM; the output buffer size does not change counts
+
+    if dataflow == "os":
+        m_chunks = _chunks(m, rows, plan.row_folds)
+        n_chunks = _chunks(n, cols, plan.col_folds)
+        reads_a, reads_b = m * k * plan.col_folds, k * n * plan.row_folds
+        writes = m * n
+        order = [(fc, fr) for fc in range(plan.col_folds) for fr in range(plan.row_folds)]
+        blocks_a = [(fr, m_chunks[fr] * k) for fc, fr in order]
+        blocks_b = [(fc, k * n_chunks[fc]) for fc, fr in order]
+    else:
+        k_chunks = _k_chunks(k, rows, per_mac, plan.row_folds)
+        order = [(fc, fr) for fc in range(plan.col_folds) for fr in range(plan.row_folds)]
+        writes = m * n * plan.row_folds
+        if dataflow == "ws":
+            n_chunks = _chunks(n, cols, plan.col_folds)
+            reads_a, reads_b = m * k * plan.col_folds, k * n
+            blocks_a = [(fr, m * k_chunks[fr]) for fc, fr in order]
+            blocks_b = [(None, k_chunks[fr] * n_chunks[fc]) for fc, fr in order]
+        else:  # is
+            m_chunks = _chunks(m, cols, plan.col_folds)
+            reads_a, reads_b = m * k, k * n * plan.col_folds
+            blocks_a = [(None, k_chunks[fr] * m_chunks[fc]) for fc, fr in order]
+            blocks_b = [(fr, k_chunks[fr] * n) for fc, fr in order]
+
+    dram_a = _dram_reads(blocks_a, m * k, reads_a, sram_a)
+    dram_b = _dram_reads(blocks_b, k * n, reads_b, sram_b)
+    macs = m * k * n
+    return GemmResult(
+        compute_cycles=plan.cycles,
+        utilization=float(macs / (plan.cycles * rows * cols * per_mac)),
+        sram_reads=reads_a + reads_b,
+        sram_writes=writes,
+        dram_read_bytes=(dram_a * bits_a + dram_b * bits_b) / 8,
+        dram_write_bytes=writes * bits_out / 8,
+        macs=macs,
+        folds=plan.folds,
+    )
+
+
+def _sram_words(sram_kb, bits_a: int, bits_b: int, bits_out: int) -> tuple[int | None, int | None, int | None]:
+    """Words of each buffer at its operand's width (SCALE-Sim: 1-byte words, so kB x 1024)."""
+    if sram_kb is None:
+        return None, None, None
+    sizes = tuple(sram_kb) if isinstance(sram_kb, tuple | list) else (sram_kb,) * 3
+    if len(sizes) != 3:
+        raise ValueError(f"sram_kb must be one size or three (A, B, output), got {sram_kb!r}")
+    for size in sizes:
+        if not isinstance(size, int | float) or isinstance(size, bool) or not size > 0 or not math.isfinite(size):
+            raise ValueError(f"sram_kb must be positive, got {size!r}")
+    return tuple(int(size * 1024 * 8 // bits) for size, bits in zip(sizes, (bits_a, bits_b, bits_out), strict=True))
+
+
+def _dram_reads(blocks: list[tuple[object, int]], unique_words: int, sram_reads: int, buffer_words: int | None) -> int:
+    capacity = generation_capacity_words(buffer_words)
+    if capacity is None or unique_words < capacity:
+        return unique_words  # everything stays resident once fetched
+    if all(key is None for key, _ in blocks):
+        return sram_reads    # no block is read twice: every read is a first read
+    return read_misses(blocks, capacity)
