@@ -248,8 +248,6 @@ def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> n
 
 def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
     """Signed fixed point with one power-of-two scale for the whole tensor, chosen so the max fits."""
-    if x.size == 0:
-        return x.copy()
     amax = float(np.max(np.abs(x)))
     if not np.isfinite(amax):
         return np.full_like(x, np.nan)
@@ -284,21 +282,23 @@ def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, rng) -> np.ndarray
     if rounding not in ROUNDINGS:
         raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
     x = np.asarray(x)
+    shape = x.shape
+    x = np.atleast_1d(x)  # 0-d arithmetic would give numpy scalars, which cannot be rounded in place
     if x.dtype != np.float64:
         x = x.astype(np.float32, copy=False)
+    if x.size == 0:
+        return np.zeros(shape, dtype=np.float32)
     if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
     if fmt.family == "float":
         if fmt.name == "fp32" and x.dtype == np.float32:
-            return x.copy()
+            return x.reshape(shape).copy()
         out = _round_float(x, fmt, rounding, rng)
     elif fmt.family == "fixed":
         out = _quantize_fixed(x, fmt, rounding, rng)
     else:
-        shape = x.shape
-        x = np.atleast_1d(x)
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(f"axis {axis} out of range for an array of {x.ndim} dimensions")
         xb, lead, length = _blocked(x, axis, fmt.block_size)
-        out = _unblocked(_quantize_blocks(xb, fmt, rounding, rng), lead, length, axis).reshape(shape)
-    return np.ascontiguousarray(out, dtype=np.float32)
+        out = _unblocked(_quantize_blocks(xb, fmt, rounding, rng), lead, length, axis)
+    return np.asarray(out, dtype=np.float32, order="C").reshape(shape)
