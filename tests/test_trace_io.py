@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from workloads import Trace, build_trace, get_spec, resolve_workload, spec_from_hf_config
+from workloads import ModelSpec, Trace, build_trace, get_spec, resolve_workload, spec_from_hf_config
 from workloads.api import spec_from_file
 from workloads.trace_io import SCHEMA_VERSION, trace_to_dict
 
@@ -121,6 +121,7 @@ def test_model_spec_files(tmp_path):
                     'vocab_size = 1000\ndefault_batch = 2\ndefault_seq_len = 16\nmax_positions = 64\n')
     trace = resolve_workload(str(toml))
     assert trace.workload == "mine" and trace.batch == 2 and trace.seq_len == 16
+    assert ModelSpec.from_dict(trace.spec) == spec_from_file(str(toml))  # a trace carries its full spec
     as_json = tmp_path / "m.json"
     as_json.write_text(json.dumps(spec_from_file(str(toml)).to_dict()))
     assert resolve_workload(str(as_json)) == trace

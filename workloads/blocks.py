@@ -13,9 +13,7 @@ from workloads.trace import GemmShape
 
 class ModelBuilder(TraceBuilder):
     def __init__(self, spec: ModelSpec, batch: int, seq_len: int) -> None:
-        info = spec.to_dict()
-        info["loss_tokens"] = batch * seq_len
-        super().__init__(spec.name, info, batch, seq_len)
+        super().__init__(spec.name, spec.to_dict(), batch, seq_len)
         self.s = spec
 
     # ---- sublayers -------------------------------------------------------------------------------------------
@@ -104,7 +102,7 @@ class ModelBuilder(TraceBuilder):
             self.layer = None
             h = self.embed("dec.embed", self.tensor("tgt_ids", (tokens,), "activation"), table)
             for i in range(s.n_decoder_layers):
-                self.layer = s.n_layers + i
+                self.layer = s.n_layers + i  # decoder layers are numbered after the encoder's
                 h = self.transformer_layer(f"dec{i}", h, t, None, memory, src_mask)
         else:
             ids = self.tensor("input_ids", (tokens,), "activation")

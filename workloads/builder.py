@@ -14,7 +14,7 @@ then adds one Adam op per parameter tensor. Conventions (also in the README):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from workloads.trace import GemmShape, Op, Operand, Tensor, Trace
 
@@ -150,7 +150,7 @@ class TraceBuilder:
         return y
 
     def elementwise(self, name: str, fn: str, xs: list[str], out_shapes: list[tuple[int, ...]],
-                    save: list[str] = (), reads: list[str] = ()) -> list[str]:
+                    save: Sequence[str] = (), reads: Sequence[str] = ()) -> list[str]:
         """A pointwise op over xs; `save` are inputs its backward needs (stashed), `reads` inputs without a gradient
         (e.g. a mask). Backward reads the outputs' gradients and the stashes, writes the inputs' gradients."""
         fwd, bwd = FLOPS_PER_ELEMENT[fn]
@@ -234,7 +234,7 @@ class TraceBuilder:
         self.on_backward(backward)
         return y
 
-    def embedding(self, name: str, ids: str, tables: list[str], width: int, extra_ids: list[str] = (),
+    def embedding(self, name: str, ids: str, tables: list[str], width: int, extra_ids: Sequence[str] = (),
                   flops_per_element: int = 0) -> str:
         """Sum of table lookups (token, position, type). The trace reads each table whole (see README)."""
         rows = self.shape(ids)[0]

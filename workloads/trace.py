@@ -94,8 +94,8 @@ class Trace:
 
     @property
     def tokens(self) -> int:
-        """Tokens per step that the loss is computed on (target tokens for encoder-decoder models)."""
-        return int(self.spec.get("loss_tokens", self.batch * self.seq_len))
+        """Tokens per step (per side for encoder-decoder models, whose source and target are both seq_len long)."""
+        return self.batch * self.seq_len
 
     def summary(self) -> str:
         return (f"{self.workload}: batch {self.batch}, seq_len {self.seq_len}, {len(self.ops)} ops, "
