@@ -164,6 +164,9 @@ def test_hf_config_unsupported_values(tmp_path):
     path.write_text(json.dumps({"model_type": "t5"}))
     with pytest.raises(ValueError, match="model_type 't5' is not supported; supported: gpt2, bert, llama"):
         resolve_workload(str(path))
+    path.write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
+    with pytest.raises(ValueError, match="missing field 'model_type'"):
+        resolve_workload(str(path))
     cfg = json.loads((DATA / "hf_bert" / "config.json").read_text())
     path.write_text(json.dumps({**cfg, "hidden_act": "tanh"}))
     with pytest.raises(ValueError, match="'hidden_act' = 'tanh' is not supported"):

@@ -26,6 +26,8 @@ def spec_from_hf_config(path: str) -> ModelSpec:
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: expected a JSON object")
     family = cfg.get("model_type")
+    if family is None:
+        raise ValueError(f"{path}: missing field 'model_type' (supported: {', '.join(FAMILIES)})")
     if family not in FAMILIES:
         raise ValueError(f"{path}: model_type {family!r} is not supported; supported: {', '.join(FAMILIES)}")
     name = os.path.basename(os.path.dirname(os.path.abspath(path))) or family
