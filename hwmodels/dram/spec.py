@@ -87,10 +87,13 @@ class DramSpec:
                 raise ValueError(f"DRAM {self.name!r}: {key} must be >= 0, got {getattr(self, key)}")
         if not (isinstance(self.tCK_ns, int | float) and self.tCK_ns > 0 and math.isfinite(self.tCK_ns)):
             raise ValueError(f"DRAM {self.name!r}: tCK_ns must be a positive number, got {self.tCK_ns!r}")
-        for key in ("channels", "ranks", "bankgroups", "banks_per_group", "rows", "columns", "BL"):
+        for key in ("columns", "BL", "bus_width"):  # the burst offset and column split are bit fields
             v = getattr(self, key)
             if v & (v - 1):
                 raise ValueError(f"DRAM {self.name!r}: {key} must be a power of two, got {v}")
+        for short, long_ in (("tCCD_S", "tCCD_L"), ("tRRD_S", "tRRD_L"), ("tWTR_S", "tWTR_L")):
+            if getattr(self, short) > getattr(self, long_):
+                raise ValueError(f"DRAM {self.name!r}: {short} must not exceed {long_}")
         if self.bus_width % self.device_width:
             raise ValueError(f"DRAM {self.name!r}: bus_width {self.bus_width} is not a multiple of device_width")
         if self.columns < self.BL:
@@ -169,11 +172,22 @@ class DramSpec:
 
 @dataclass(frozen=True)
 class AddressMap:
-    """Bit positions (above the request-size offset) and widths of each field of a DRAMSim3 mapping string."""
+    """How a byte address splits into (channel, rank, bankgroup, bank, row, column).
+
+    DRAMSim3 takes bit fields above the request-size offset, least significant field last in the mapping string.
+    We use the mixed-radix generalisation (field = address // stride % count), identical for power-of-two counts
+    and also defined for e.g. 80 channels (5 HBM3 stacks).
+    """
 
     shift_bits: int
-    pos: dict[str, int]
-    width: dict[str, int]
+    stride: dict[str, int]
+    count: dict[str, int]
+
+    def decode(self, addr: int) -> tuple[int, int, int, int, int, int]:
+        x = addr >> self.shift_bits
+        s, c = self.stride, self.count
+        return (x // s["ch"] % c["ch"], x // s["ra"] % c["ra"], x // s["bg"] % c["bg"], x // s["ba"] % c["ba"],
+                x // s["ro"] % c["ro"], x // s["co"] % c["co"])
 
 
 def parse_address_mapping(mapping: str) -> tuple[str, ...]:
@@ -188,17 +202,15 @@ def parse_address_mapping(mapping: str) -> tuple[str, ...]:
 
 
 def address_map(spec: DramSpec) -> AddressMap:
-    """Field positions as DRAMSim3's Config::SetAddressMapping computes them (least significant field at bit 0)."""
-    widths = {
-        "ch": _log2(spec.channels), "ra": _log2(spec.ranks), "bg": _log2(spec.bankgroups),
-        "ba": _log2(spec.banks_per_group), "ro": _log2(spec.rows), "co": _log2(spec.columns) - _log2(spec.BL),
-    }
-    pos: dict[str, int] = {}
-    bit = 0
+    """Field strides as DRAMSim3's Config::SetAddressMapping places them (last field of the string lowest)."""
+    count = {"ch": spec.channels, "ra": spec.ranks, "bg": spec.bankgroups, "ba": spec.banks_per_group,
+             "ro": spec.rows, "co": spec.bursts_per_row}
+    stride: dict[str, int] = {}
+    step = 1
     for token in reversed(parse_address_mapping(spec.address_mapping)):
-        pos[token] = bit
-        bit += widths[token]
-    return AddressMap(shift_bits=_log2(spec.request_bytes), pos=pos, width=widths)
+        stride[token] = step
+        step *= count[token]
+    return AddressMap(shift_bits=_log2(spec.request_bytes), stride=stride, count=count)
 
 
 def _log2(n: int) -> int:

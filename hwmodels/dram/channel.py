@@ -1,0 +1,350 @@
+"""One channel's memory controller and bank state machines, cycle-accurate in DRAMSim3's sense.
+
+Per memory clock the controller does what DRAMSim3's Controller::ClockTick does: advance the refresh counter, issue
+at most one command (two on HBM when one is a column and one a row command) chosen FR-FCFS from per-bank command
+queues visited round-robin, then move at most one transaction from the read queue (or the write buffer while it
+drains) into its bank's command queue. Commands obey every bank/bank-group/rank timing constraint, tFAW and
+refresh. Transactions are acknowledged like DRAMSim3's: reads when their data has returned (issue + CL + burst),
+writes one cycle after entering the write buffer.
+
+Speed: instead of ticking every clock, `tick(clk)` is only called at cycles where something can happen. Each bank
+queue keeps a lower bound on the earliest cycle any of its commands can issue; issuing a command elsewhere only
+ever delays other banks (timing constraints only grow), so bounds stay valid until the bank's own state or queue
+changes, which resets them. Visiting only the minimum of these bounds gives the same command trace as ticking every
+cycle.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from hwmodels.dram.spec import DramSpec
+from hwmodels.dram.timing import ACT, PRE, RD, REF, WR, build_timing
+
+INF = 1 << 62
+ROW_HIT_LIMIT_DEFAULT = 4
+
+
+class ChannelController:
+    """Transaction queues, per-bank command queues, bank states and refresh of one channel."""
+
+    def __init__(self, spec: DramSpec, channel: int, on_done: Callable[[object, int, int, bool], None]):
+        self.spec, self.channel, self.on_done = spec, channel, on_done
+        self.T = build_timing(spec)
+        self.ranks, self.banks = spec.ranks, spec.banks
+        nb = spec.ranks * spec.banks
+        self.nq = nb
+        self.bank_rank = [b // spec.banks for b in range(nb)]
+        self.bank_group = [b // spec.banks_per_group for b in range(nb)]  # rank * bankgroups + bg
+        ng = spec.ranks * spec.bankgroups
+        self.t_bank = [[0] * nb for _ in range(5)]
+        self.t_group = [[0] * ng for _ in range(5)]
+        self.t_rank = [[0] * spec.ranks for _ in range(5)]
+        self.open_row = [-1] * nb
+        self.hits = [0] * nb
+        self.queues: list[list[tuple[int, bool, int]]] = [[] for _ in range(nb)]
+        self.bound = [INF] * nb
+        self.cmd_cap = spec.cmd_queue_size
+        self.trans_cap = spec.trans_queue_size
+        self.n_cmds = 0
+        self.four_aw: list[list[int]] = [[] for _ in range(spec.ranks)]
+        self.aw32: list[list[int]] = [[] for _ in range(spec.ranks)]
+        self.hit_limit = spec.row_hit_limit
+        self.dual_cmd = spec.protocol.upper().startswith("HBM")
+        # transaction level
+        self.read_queue: list[tuple[int, int, int, bool]] = []   # (addr, bank, row, is_write)
+        self.write_buffer: list[tuple[int, int, int, bool]] = []
+        self.pending_rd: dict[int, list[tuple[object, int]]] = {}
+        self.pending_wr: set[int] = set()
+        self.write_draining = 0
+        self.sched_stale = False
+        # refresh
+        policy = spec.refresh_policy
+        if policy == "NONE":
+            self.ref_interval = 0
+        elif policy == "RANK_LEVEL_SIMULTANEOUS":
+            self.ref_interval = spec.tREFI
+        else:
+            self.ref_interval = max(spec.tREFI // spec.ranks, 1)
+        self.ref_simultaneous = policy == "RANK_LEVEL_SIMULTANEOUS"
+        self.next_ref_rank = 0
+        self.refresh_q: deque[int] = deque()
+        self.in_ref = False
+        self.ref_rank = -1
+        self.queue_idx = 0
+        self.next_due = self.ref_interval if self.ref_interval else INF
+        # statistics
+        self.n_read_cmds = self.n_write_cmds = self.n_act = self.n_pre = self.n_ref = 0
+        self.n_row_hits = 0
+        self.read_latency_sum = 0
+        self.n_reads_done = 0
+        self.n_writes_done = 0
+        self.last_busy_cycle = 0
+
+    # --- front end ---------------------------------------------------------------------------------------------
+    def will_accept(self, is_write: bool) -> bool:
+        return len(self.write_buffer if is_write else self.read_queue) < self.trans_cap
+
+    def add(self, addr: int, bank: int, row: int, is_write: bool, token: object, added_cycle: int) -> None:
+        """DRAMSim3 AddTransaction at controller clock `added_cycle` (the cycle after the driver's)."""
+        if is_write:
+            if addr not in self.pending_wr:  # a write to an address already buffered is merged
+                self.pending_wr.add(addr)
+                self.write_buffer.append((addr, bank, row, True))
+            self._done(token, added_cycle, added_cycle + 1, True)
+        elif addr in self.pending_wr:  # read served from the write buffer
+            self._done(token, added_cycle, added_cycle + 1, False)
+        else:
+            waiting = self.pending_rd.get(addr)
+            if waiting is None:
+                self.pending_rd[addr] = [(token, added_cycle)]
+                self.read_queue.append((addr, bank, row, False))
+            else:
+                waiting.append((token, added_cycle))
+        self.sched_stale = True
+        if added_cycle < self.next_due:
+            self.next_due = added_cycle
+
+    def busy(self) -> bool:
+        return bool(self.read_queue or self.write_buffer or self.n_cmds or self.pending_rd)
+
+    def _done(self, token: object, added: int, done: int, is_write: bool) -> None:
+        if is_write:
+            self.n_writes_done += 1
+        else:
+            self.n_reads_done += 1
+            self.read_latency_sum += done - added
+        if done > self.last_busy_cycle:
+            self.last_busy_cycle = done
+        self.on_done(token, added, done, is_write)
+
+    # --- readiness -------------------------------------------------------------------------------------------------
+    def _act_time(self, b: int) -> int:
+        r = self.bank_rank[b]
+        t = max(self.t_bank[ACT][b], self.t_group[ACT][self.bank_group[b]], self.t_rank[ACT][r])
+        faw = self.four_aw[r]
+        if len(faw) >= 4 and faw[0] > t:
+            t = faw[0]
+        if self.T.t32aw:
+            aw = self.aw32[r]
+            if len(aw) >= 32 and aw[0] > t:
+                t = aw[0]
+        return t
+
+    def _scan(self, b: int, clk: int) -> int:
+        """DRAMSim3 GetFirstReadyInQueue for bank b: index of the command to issue now, or -1 (bound updated)."""
+        q = self.queues[b]
+        if not q:
+            self.bound[b] = INF
+            return -1
+        orow = self.open_row[b]
+        if orow < 0:  # closed: every entry needs ACT; the first one is the candidate
+            t = self._act_time(b)
+            if t <= clk:
+                return 0
+            self.bound[b] = t
+            return -1
+        g, r = self.bank_group[b], self.bank_rank[b]
+        t_rd = t_wr = -1
+        best = INF
+        for i, (row, is_write, addr) in enumerate(q):
+            if row == orow:
+                if is_write:
+                    if t_wr < 0:
+                        t_wr = max(self.t_bank[WR][b], self.t_group[WR][g], self.t_rank[WR][r])
+                    t = t_wr
+                    if i and any(not e[1] and e[2] == addr for e in q[:i]):
+                        continue  # read-after-write dependency on the same address
+                else:
+                    if t_rd < 0:
+                        t_rd = max(self.t_bank[RD][b], self.t_group[RD][g], self.t_rank[RD][r])
+                    t = t_rd
+            else:
+                # precharge only for the oldest entry, and not while younger row hits wait under the hit cap
+                if i or (self.hits[b] < self.hit_limit and any(e[0] == orow for e in q)):
+                    continue
+                t = max(self.t_bank[PRE][b], self.t_rank[PRE][r])
+            if t <= clk:
+                return i
+            if t < best:
+                best = t
+        self.bound[b] = best
+        return -1
+
+    def _next_command(self, clk: int) -> tuple[int, int] | None:
+        """DRAMSim3 GetCommandToIssue: round-robin over bank queues, skipping the rank being refreshed."""
+        n, idx, bound = self.nq, self.queue_idx, self.bound
+        skip_rank = self.ref_rank if self.in_ref else -1
+        for _ in range(n):
+            idx += 1
+            if idx == n:
+                idx = 0
+            if bound[idx] > clk or (skip_rank >= 0 and self.bank_rank[idx] == skip_rank):
+                continue
+            i = self._scan(idx, clk)
+            if i >= 0:
+                self.queue_idx = idx
+                return idx, i
+        return None
+
+    def _finish_refresh(self, clk: int) -> tuple[int, int] | None:
+        """DRAMSim3 FinishRefresh: precharge the refreshing rank's open banks, then REFRESH it."""
+        r = self.refresh_q[0]
+        if not self.in_ref:
+            self.in_ref, self.ref_rank = True, r
+        ready = 0
+        for b in range(r * self.banks, (r + 1) * self.banks):
+            if self.open_row[b] >= 0:
+                if max(self.t_bank[PRE][b], self.t_rank[PRE][r]) <= clk:
+                    return b, -PRE - 1
+            elif max(self.t_bank[REF][b], self.t_rank[REF][r]) <= clk:
+                ready += 1
+        if ready == self.banks:
+            return r * self.banks, -REF - 1
+        return None
+
+    def _refresh_bound(self) -> int:
+        r = self.refresh_q[0]
+        rng = range(r * self.banks, (r + 1) * self.banks)
+        open_banks = [b for b in rng if self.open_row[b] >= 0]
+        if open_banks:
+            return min(max(self.t_bank[PRE][b], self.t_rank[PRE][r]) for b in open_banks)
+        return max(max(self.t_bank[REF][b], self.t_rank[REF][r]) for b in rng)
+
+    # --- issue -----------------------------------------------------------------------------------------------------
+    def _issue(self, b: int, i: int, clk: int) -> int:
+        """Issue the command entry i of bank b needs (i < 0: a refresh-side command -i-1). Returns its type."""
+        r = self.bank_rank[b]
+        if i < 0:
+            typ = -i - 1
+        else:
+            row, is_write, addr = self.queues[b][i]
+            orow = self.open_row[b]
+            typ = ACT if orow < 0 else ((WR if is_write else RD) if row == orow else PRE)
+        if typ == RD or typ == WR:
+            del self.queues[b][i]
+            self.n_cmds -= 1
+            if self.hits[b]:
+                self.n_row_hits += 1
+            self.hits[b] += 1
+            if typ == RD:
+                self.n_read_cmds += 1
+                done = clk + self.T.read_delay
+                for token, added in self.pending_rd.pop(addr):
+                    self._done(token, added, done, False)
+            else:
+                self.n_write_cmds += 1
+                self.pending_wr.discard(addr)
+            self.sched_stale = True
+        elif typ == ACT:
+            self.n_act += 1
+            self.open_row[b] = row
+            self.hits[b] = 0
+            self._record_act(r, clk)
+        elif typ == PRE:
+            self.n_pre += 1
+            self.open_row[b] = -1
+            self.hits[b] = 0
+        else:  # REF: the whole rank
+            self.n_ref += 1
+            self.refresh_q.popleft()
+            self.in_ref, self.ref_rank = False, -1
+        self._update_timing(typ, b, r, clk)
+        self.bound[b] = 0
+        return typ
+
+    def _record_act(self, r: int, clk: int) -> None:
+        faw = self.four_aw[r]
+        if faw and clk >= faw[0]:
+            del faw[0]
+        faw.append(clk + self.T.faw)
+        if self.T.t32aw:
+            aw = self.aw32[r]
+            if aw and clk >= aw[0]:
+                del aw[0]
+            aw.append(clk + self.T.t32aw)
+
+    def _update_timing(self, typ: int, b: int, r: int, clk: int) -> None:
+        T = self.T
+        for y, lat in T.bank[typ]:
+            arr = self.t_bank[y]
+            if clk + lat > arr[b]:
+                arr[b] = clk + lat
+        g = self.bank_group[b]
+        for y, lat in T.group[typ]:
+            arr = self.t_group[y]
+            if clk + lat > arr[g]:
+                arr[g] = clk + lat
+        for y, lat in T.rank[typ]:
+            arr = self.t_rank[y]
+            if clk + lat > arr[r]:
+                arr[r] = clk + lat
+        if self.ranks > 1:
+            for y, lat in T.other_ranks[typ]:
+                arr = self.t_rank[y]
+                for r2 in range(self.ranks):
+                    if r2 != r and clk + lat > arr[r2]:
+                        arr[r2] = clk + lat
+
+    # --- transaction scheduling ---------------------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        """DRAMSim3 ScheduleTransaction: move one transaction into its bank's command queue."""
+        wb = self.write_buffer
+        if self.write_draining == 0 and (len(wb) >= self.trans_cap or (len(wb) > 8 and self.n_cmds == 0)):
+            self.write_draining = len(wb)
+        queue = wb if self.write_draining > 0 else self.read_queue
+        cap, queues = self.cmd_cap, self.queues
+        for j, (addr, b, row, is_write) in enumerate(queue):
+            if len(queues[b]) < cap:
+                if is_write:
+                    if addr in self.pending_rd:  # a read of this address must go first
+                        self.write_draining = 0
+                        return
+                    self.write_draining -= 1
+                queues[b].append((row, is_write, addr))
+                self.n_cmds += 1
+                self.bound[b] = 0
+                del queue[j]
+                return
+        self.sched_stale = False
+
+    # --- one memory clock --------------------------------------------------------------------------------------
+    def tick(self, clk: int) -> None:
+        if self.ref_interval and clk % self.ref_interval == 0 and clk > 0:
+            if self.ref_simultaneous:
+                self.refresh_q.extend(range(self.ranks))
+            else:
+                self.refresh_q.append(self.next_ref_rank)
+                self.next_ref_rank = (self.next_ref_rank + 1) % self.ranks
+        cmd = self._finish_refresh(clk) if self.refresh_q else None
+        if cmd is None:
+            cmd = self._next_command(clk)
+        if cmd is not None:
+            typ = self._issue(cmd[0], cmd[1], clk)
+            if self.dual_cmd:
+                second = self._next_command(clk)
+                if second is not None:
+                    b2, i2 = second
+                    row, _, _ = self.queues[b2][i2]
+                    orow = self.open_row[b2]
+                    is_rw2 = orow >= 0 and row == orow
+                    if is_rw2 != (typ == RD or typ == WR):
+                        self._issue(b2, i2, clk)
+        if self.sched_stale:
+            self._schedule()
+        # the next cycle at which anything can happen here
+        bound = self.bound
+        if self.in_ref:  # the refreshing rank's queues wait for the refresh, whose own bound is added below
+            lo, hi = self.ref_rank * self.banks, (self.ref_rank + 1) * self.banks
+            nd = min(min(bound[:lo], default=INF), min(bound[hi:], default=INF))
+        else:
+            nd = min(bound)
+        if nd <= clk or (self.sched_stale and (self.read_queue or self.write_buffer)):
+            nd = clk + 1
+        if self.refresh_q:
+            rb = self._refresh_bound()
+            nd = min(nd, max(rb, clk + 1))
+        if self.ref_interval:
+            nd = min(nd, (clk // self.ref_interval + 1) * self.ref_interval)
+        self.next_due = nd
