@@ -24,6 +24,7 @@ saturates.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -102,12 +103,14 @@ _BFP_RE = re.compile(r"bfp(\d+)(?:_b(\d+))?")
 _LISTED = ["fixed8", "fixed16", "bfp2", "bfp3", "bfp4", "bfp6", "bfp8", "bfp12", "bfp16"]
 
 
+@functools.cache
 def _fixed(bits: int) -> NumberFormat:
     if not 2 <= bits <= 32:
         raise ValueError(f"fixed point needs 2..32 bits, got fixed{bits}")
     return NumberFormat(f"fixed{bits}", "fixed", float(bits), bits, None, 0, bits - 1)
 
 
+@functools.cache
 def _bfp(bits: int, block: int) -> NumberFormat:
     if not 2 <= bits <= 24:
         raise ValueError(f"bfp mantissa needs 2..24 bits (sign included), got bfp{bits}")
@@ -124,6 +127,11 @@ def get_format(name: str | NumberFormat) -> NumberFormat:
         return name
     if not isinstance(name, str):
         raise ValueError(f"a format name must be a string, got {type(name).__name__}")
+    return _lookup(name)
+
+
+@functools.cache  # hot path (counting calls it per operand); one object per format, so `is` holds
+def _lookup(name: str) -> NumberFormat:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key in _FLOATS:
