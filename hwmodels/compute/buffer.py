@@ -24,29 +24,46 @@ def generation_capacity_words(buffer_words: int | None) -> int | None:
     return 50 * per_set if per_set > 0 else None  # SCALE-Sim never turns over when a set holds 0 words
 
 
-def read_misses(folds: Iterable[tuple[object, int]], capacity_words: int | None) -> int:
-    """DRAM words read for a sequence of folds, each `(block_key, block_words)` read in full in a fixed order.
-
-    `block_key` is None for a block read by one fold only (nothing to remember about it).
-    """
+def read_misses(runs: Iterable[tuple[object, int, int]], capacity_words: int | None) -> int:
+    """DRAM words read for a sequence of runs `(block_key, block_words, repeats)`: a block read in full, in a fixed
+    order, `repeats` times in a row. `block_key` is None for a block no other run reads again."""
     misses = 0
-    count = 0                      # distinct words fetched since the last turnover
+    count = 0                        # distinct words fetched since the last turnover
     present: dict[object, int] = {}  # block -> s: positions [s, size) of its order are in the buffer
-    for key, size in folds:
-        if size <= 0:
+    for key, size, repeats in runs:
+        if size <= 0 or repeats <= 0:
             continue
-        s = present.get(key, size) if key is not None else size
-        if capacity_words is None or count + s < capacity_words:
-            misses += s            # positions [0, s) miss, [s, size) hit
-            count += s
-            if key is not None:
-                present[key] = 0
-            continue
-        # the buffer turns over inside the miss run; from then on every word of this fold misses
-        misses += size
-        rest = size - (capacity_words - count)
-        count = rest % capacity_words
-        present.clear()
-        if count and key is not None:
-            present[key] = size - count
+        for _ in range(min(repeats, 2)):
+            s = present.get(key, size) if key is not None else size
+            if capacity_words is None or count + s < capacity_words:
+                misses += s          # positions [0, s) miss, [s, size) hit
+                count += s
+                if key is not None:
+                    present[key] = 0
+                continue
+            # the buffer turns over inside the miss run; from then on every word of this read misses
+            misses += size
+            count = (size - (capacity_words - count)) % capacity_words
+            present.clear()
+            if count and key is not None:
+                present[key] = size - count
+        if repeats > 2 and present.get(key) != 0:
+            # after two reads the block is either resident (later reads all hit) or larger than the buffer; then
+            # every read misses in full and the fill level advances by `size` modulo the capacity
+            assert capacity_words is not None and size >= capacity_words
+            misses += (repeats - 2) * size
+            count = (count + (repeats - 2) * size) % capacity_words
+            present.clear()
+            if count and key is not None:
+                present[key] = size - count
     return misses
+
+
+def cyclic_misses(unique_words: int, reads: int, capacity_words: int | None) -> int:
+    """DRAM words read when the same sequence of distinct blocks (`unique_words` in all) is read over and over
+    (`reads` words in all). If it fits (unique < G) each word is fetched once. Otherwise every read misses: at the
+    start of a pass the buffer holds only a tail of the previous pass, and reaching that tail takes at least G
+    further misses, which turn the buffer over first."""
+    if capacity_words is None or unique_words < capacity_words:
+        return unique_words
+    return reads

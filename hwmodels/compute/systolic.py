@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
-from hwmodels.compute.buffer import generation_capacity_words, read_misses
+from hwmodels.compute.buffer import cyclic_misses, generation_capacity_words, read_misses
 from hwmodels.compute.precision import PrecisionLaw, check_bits
 
 DATAFLOWS = ("os", "ws", "is")
@@ -90,12 +90,6 @@ def _chunks(total: int, step: int, count: int) -> list[int]:
     return [min(step, total - i * step) for i in range(count)]
 
 
-def _k_chunks(k: int, rows: int, per_mac: Fraction, count: int) -> list[int]:
-    """Logical K elements held by each row fold of `rows` array rows (each row holds per_mac elements)."""
-    bounds = [min(k, math.floor(i * rows * per_mac)) for i in range(count)] + [k]
-    return [bounds[i + 1] - bounds[i] for i in range(count)]
-
-
 def systolic_gemm(
     rows: int, cols: int, dataflow: str, m: int, k: int, n: int,
     bits_a: int = 16, bits_b: int = 16, sram_kb: float | tuple[float, float, float] | None = None,
@@ -115,34 +109,27 @@ def systolic_gemm(
     per_mac = law.products_per_mac(bits_a, bits_b) if law is not None else Fraction(1)
     k_array = math.ceil(k / per_mac)
     plan = fold_plan(rows, cols, dataflow, m, k_array, n)
-    sram_a, sram_b, sram_o = _sram_words(sram_kb, bits_a, bits_b, bits_out)
-    del sram_o  # SCALE-Sim drains every output write to DRAM; the output buffer size does not change counts
+    # SCALE-Sim drains every output write to DRAM, so the output buffer's size does not change the counts
+    sram_a, sram_b, _ = _sram_words(sram_kb, bits_a, bits_b, bits_out)
 
+    cap_a, cap_b = generation_capacity_words(sram_a), generation_capacity_words(sram_b)
+    # Fold order is column folds outermost. The operand indexed by the inner (row) fold is re-read as the same
+    # sequence of blocks on every outer pass; the one indexed by the outer fold is read row_folds times in a row.
     if dataflow == "os":
-        m_chunks = _chunks(m, rows, plan.row_folds)
-        n_chunks = _chunks(n, cols, plan.col_folds)
         reads_a, reads_b = m * k * plan.col_folds, k * n * plan.row_folds
         writes = m * n
-        order = [(fc, fr) for fc in range(plan.col_folds) for fr in range(plan.row_folds)]
-        blocks_a = [(fr, m_chunks[fr] * k) for fc, fr in order]
-        blocks_b = [(fc, k * n_chunks[fc]) for fc, fr in order]
-    else:
-        k_chunks = _k_chunks(k, rows, per_mac, plan.row_folds)
-        order = [(fc, fr) for fc in range(plan.col_folds) for fr in range(plan.row_folds)]
+        dram_a = cyclic_misses(m * k, reads_a, cap_a)
+        runs_b = [(fc, k * used, plan.row_folds) for fc, used in enumerate(_chunks(n, cols, plan.col_folds))]
+        dram_b = k * n if cap_b is None or k * n < cap_b else read_misses(runs_b, cap_b)
+    elif dataflow == "ws":  # A's K-chunks cycle; each B block is read once
+        reads_a, reads_b = m * k * plan.col_folds, k * n
         writes = m * n * plan.row_folds
-        if dataflow == "ws":
-            n_chunks = _chunks(n, cols, plan.col_folds)
-            reads_a, reads_b = m * k * plan.col_folds, k * n
-            blocks_a = [(fr, m * k_chunks[fr]) for fc, fr in order]
-            blocks_b = [(None, k_chunks[fr] * n_chunks[fc]) for fc, fr in order]
-        else:  # is
-            m_chunks = _chunks(m, cols, plan.col_folds)
-            reads_a, reads_b = m * k, k * n * plan.col_folds
-            blocks_a = [(None, k_chunks[fr] * m_chunks[fc]) for fc, fr in order]
-            blocks_b = [(fr, k_chunks[fr] * n) for fc, fr in order]
+        dram_a, dram_b = cyclic_misses(m * k, reads_a, cap_a), reads_b
+    else:  # is: each A block is read once; B's K-chunks cycle
+        reads_a, reads_b = m * k, k * n * plan.col_folds
+        writes = m * n * plan.row_folds
+        dram_a, dram_b = reads_a, cyclic_misses(k * n, reads_b, cap_b)
 
-    dram_a = _dram_reads(blocks_a, m * k, reads_a, sram_a)
-    dram_b = _dram_reads(blocks_b, k * n, reads_b, sram_b)
     macs = m * k * n
     return GemmResult(
         compute_cycles=plan.cycles,
@@ -167,12 +154,3 @@ def _sram_words(sram_kb, bits_a: int, bits_b: int, bits_out: int) -> tuple[int |
         if not isinstance(size, int | float) or isinstance(size, bool) or not size > 0 or not math.isfinite(size):
             raise ValueError(f"sram_kb must be positive, got {size!r}")
     return tuple(int(size * 1024 * 8 // bits) for size, bits in zip(sizes, (bits_a, bits_b, bits_out), strict=True))
-
-
-def _dram_reads(blocks: list[tuple[object, int]], unique_words: int, sram_reads: int, buffer_words: int | None) -> int:
-    capacity = generation_capacity_words(buffer_words)
-    if capacity is None or unique_words < capacity:
-        return unique_words  # everything stays resident once fetched
-    if all(key is None for key, _ in blocks):
-        return sram_reads    # no block is read twice: every read is a first read
-    return read_misses(blocks, capacity)
