@@ -59,6 +59,11 @@ class ChannelController:
         self.pending_wr: set[int] = set()
         self.write_draining = 0
         self.sched_stale = False
+        # entries of the read queue / write buffer whose bank command queue has room (0 => nothing can move)
+        self.rq_count = [0] * nb
+        self.wb_count = [0] * nb
+        self.rq_eligible = 0
+        self.wb_eligible = 0
         # refresh
         policy = spec.refresh_policy
         if policy == "NONE":
@@ -92,6 +97,9 @@ class ChannelController:
             if addr not in self.pending_wr:  # a write to an address already buffered is merged
                 self.pending_wr.add(addr)
                 self.write_buffer.append((addr, bank, row, True))
+                self.wb_count[bank] += 1
+                if len(self.queues[bank]) < self.cmd_cap:
+                    self.wb_eligible += 1
             self._done(token, added_cycle, added_cycle + 1, True)
         elif addr in self.pending_wr:  # read served from the write buffer
             self._done(token, added_cycle, added_cycle + 1, False)
@@ -100,6 +108,9 @@ class ChannelController:
             if waiting is None:
                 self.pending_rd[addr] = [(token, added_cycle)]
                 self.read_queue.append((addr, bank, row, False))
+                self.rq_count[bank] += 1
+                if len(self.queues[bank]) < self.cmd_cap:
+                    self.rq_eligible += 1
             else:
                 waiting.append((token, added_cycle))
         self.sched_stale = True
@@ -174,18 +185,24 @@ class ChannelController:
 
     def _next_command(self, clk: int) -> tuple[int, int] | None:
         """DRAMSim3 GetCommandToIssue: round-robin over bank queues, skipping the rank being refreshed."""
-        n, idx, bound = self.nq, self.queue_idx, self.bound
+        bound = self.bound
+        if min(bound) > clk:
+            return None
+        n, start = self.nq, self.queue_idx + 1
         skip_rank = self.ref_rank if self.in_ref else -1
-        for _ in range(n):
-            idx += 1
-            if idx == n:
-                idx = 0
-            if bound[idx] > clk or (skip_rank >= 0 and self.bank_rank[idx] == skip_rank):
+        # candidates in round-robin order from queue_idx + 1 (the rest cannot issue now)
+        if start >= n:
+            start = 0
+        cands = [q for q in range(start, n) if bound[q] <= clk]
+        if start:
+            cands += [q for q in range(start) if bound[q] <= clk]
+        for q in cands:
+            if skip_rank >= 0 and self.bank_rank[q] == skip_rank:
                 continue
-            i = self._scan(idx, clk)
+            i = self._scan(q, clk)
             if i >= 0:
-                self.queue_idx = idx
-                return idx, i
+                self.queue_idx = q
+                return q, i
         return None
 
     def _finish_refresh(self, clk: int) -> tuple[int, int] | None:
@@ -223,7 +240,11 @@ class ChannelController:
             orow = self.open_row[b]
             typ = ACT if orow < 0 else ((WR if is_write else RD) if row == orow else PRE)
         if typ == RD or typ == WR:
-            del self.queues[b][i]
+            q = self.queues[b]
+            if len(q) == self.cmd_cap:  # the bank's queue regains room: its waiting transactions become eligible
+                self.rq_eligible += self.rq_count[b]
+                self.wb_eligible += self.wb_count[b]
+            del q[i]
             self.n_cmds -= 1
             if self.hits[b]:
                 self.n_row_hits += 1
@@ -242,6 +263,7 @@ class ChannelController:
             self.open_row[b] = row
             self.hits[b] = 0
             self._record_act(r, clk)
+            self._raise_act_bounds(r, clk)
         elif typ == PRE:
             self.n_pre += 1
             self.open_row[b] = -1
@@ -264,6 +286,17 @@ class ChannelController:
             if aw and clk >= aw[0]:
                 del aw[0]
             aw.append(clk + self.T.t32aw)
+
+    def _raise_act_bounds(self, r: int, clk: int) -> None:
+        """After an ACT, closed banks of the rank (whose only candidate is an ACT) cannot issue before the rank's
+        new ACT floor (tRRD_S, tFAW): raising their bounds saves rescanning them every cycle until then."""
+        faw = self.four_aw[r]
+        floor = max(self.t_rank[ACT][r] if self.t_rank[ACT][r] > clk + 1 else clk + 1,
+                    faw[0] if len(faw) >= 4 else 0)
+        bound, open_row = self.bound, self.open_row
+        for b in range(r * self.banks, (r + 1) * self.banks):
+            if bound[b] < floor and open_row[b] < 0:
+                bound[b] = floor
 
     def _update_timing(self, typ: int, b: int, r: int, clk: int) -> None:
         T = self.T
@@ -293,21 +326,34 @@ class ChannelController:
         wb = self.write_buffer
         if self.write_draining == 0 and (len(wb) >= self.trans_cap or (len(wb) > 8 and self.n_cmds == 0)):
             self.write_draining = len(wb)
-        queue = wb if self.write_draining > 0 else self.read_queue
+        draining = self.write_draining > 0
+        if (self.wb_eligible if draining else self.rq_eligible) == 0:
+            self.sched_stale = False  # every waiting transaction's bank queue is full
+            return
+        queue = wb if draining else self.read_queue
         cap, queues = self.cmd_cap, self.queues
         for j, (addr, b, row, is_write) in enumerate(queue):
-            if len(queues[b]) < cap:
+            q = queues[b]
+            if len(q) < cap:
                 if is_write:
                     if addr in self.pending_rd:  # a read of this address must go first
                         self.write_draining = 0
                         return
                     self.write_draining -= 1
-                queues[b].append((row, is_write, addr))
+                    self.wb_count[b] -= 1
+                    self.wb_eligible -= 1
+                else:
+                    self.rq_count[b] -= 1
+                    self.rq_eligible -= 1
+                q.append((row, is_write, addr))
+                if len(q) == cap:  # now full: the bank's other waiting transactions are no longer eligible
+                    self.rq_eligible -= self.rq_count[b]
+                    self.wb_eligible -= self.wb_count[b]
                 self.n_cmds += 1
                 self.bound[b] = 0
                 del queue[j]
                 return
-        self.sched_stale = False
+        raise RuntimeError("DRAM controller: eligible-transaction count out of step with the queues")
 
     # --- one memory clock --------------------------------------------------------------------------------------
     def tick(self, clk: int) -> None:

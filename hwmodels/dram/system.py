@@ -109,7 +109,7 @@ class DramSystem:
             c = self.next_cycle()
             if c > limit_cycle:
                 break
-            self.advance(c)
+            self.advance(min(c + 1024, limit_cycle))  # in chunks: `busy()` is not free
 
     def stats(self) -> dict:
         """Nested statistics per channel and totals (commands, row hits, bytes, busy cycles)."""
