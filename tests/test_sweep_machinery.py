@@ -50,7 +50,7 @@ def test_grid_is_the_product_with_option_named_columns():
         ({"dram_bw_scales": ["x"]}, "dram_bw_scale"),
         ({"arrays": ["32by32"]}, "ROWSxCOLS"),
         ({"sram_kbs": [-1]}, "sram_kb"),
-        ({"fidelity": "exact"}, "tile, transaction"),
+        ({"fidelity": "exact"}, "roofline, tile, transaction"),
     ],
 )
 def test_grid_rejects_bad_axes(kwargs, match):

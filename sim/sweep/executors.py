@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -27,10 +28,16 @@ def run_serial(fn: PointFn, points: Sequence[SweepPoint]) -> Iterator[tuple[Swee
         yield point, fn(point)
 
 
+def process_context():
+    """fork when this process has no other threads (fast; scripts need no `__main__` guard), else forkserver
+    (forking a process with threads, e.g. a Dask client or a progress-bar monitor, can deadlock)."""
+    if not sys.platform.startswith("linux"):
+        return multiprocessing.get_context()
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+
+
 def run_process_pool(fn: PointFn, points: Sequence[SweepPoint], workers: int) -> Iterator[tuple[SweepPoint, dict]]:
-    # forkserver: workers start from a clean, thread-free process (fork after threads can deadlock).
-    method = "forkserver" if sys.platform.startswith("linux") else None
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
     try:
         pending = {pool.submit(fn, p): p for p in points}
         while pending:

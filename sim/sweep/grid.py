@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 # Swept axes, named as their CLI options (and as the result columns).
 AXES = ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb")
-FIDELITIES = ("tile", "transaction")
+FIDELITIES = ("roofline", "tile", "transaction")  # as sim.engine.FIDELITIES (a test checks they agree)
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,18 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from reports.files import readable_tmp
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = readable_tmp(path.parent, path.name)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -32,8 +33,7 @@ def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
     """Write a DataFrame as Parquet (or CSV for a .csv path) so a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = readable_tmp(path.parent, path.name)
     try:
         if path.suffix == ".csv":
             df.to_csv(tmp, index=False)

@@ -1,0 +1,129 @@
+"""`write_report`: one self-contained HTML file (plots embedded as base64 PNG, tables inline) from a study directory,
+a sweep table, or results in memory. PNG and SVG copies of every plot go to a folder beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from reports import plots
+from reports.files import atomic_write_text
+from reports.load import Results, load_results
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;
+border:1px solid #eee;margin:0.3em 0}figure{margin:1em 0}figcaption{font-size:13px;color:#555}
+.note{color:#555;font-size:13px}"""
+MAX_ROWS = 200  # rows shown per table (the files hold all of them)
+
+
+def _table(df: pd.DataFrame, caption: str) -> str:
+    shown = df.head(MAX_ROWS)
+    more = f"<p class=note>first {MAX_ROWS} of {len(df)} rows</p>" if len(df) > MAX_ROWS else ""
+    body = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
+    return f"<h3>{html.escape(caption)}</h3>{body}{more}"
+
+
+def _figure(png: Path, caption: str) -> str:
+    data = base64.b64encode(png.read_bytes()).decode()
+    return (f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _save(fig, plots_dir: Path, name: str) -> Path:
+    return next(p for p in plots.save_figure(fig, plots_dir / name) if p.suffix == ".png")
+
+
+def _study_sections(res: Results, plots_dir: Path) -> list[str]:
+    t, cfg = res.tables, res.info.get("config", {})
+    summary = t["summary"]
+    first = summary["policy"].iloc[0] if len(summary) else "?"
+    out = [f"<p>Task <b>{html.escape(str(cfg.get('task', '?')))}</b> trained for {cfg.get('steps', '?')} steps "
+           f"(seed {cfg.get('seed', '?')}) under each policy; each policy's recorded precision timeline costed on "
+           f"workload <b>{html.escape(str(cfg.get('workload', '?')))}</b> on machine "
+           f"<b>{html.escape(str(cfg.get('hw', '?')))}</b> (engine fidelity {cfg.get('fidelity', '?')}). "
+           f"Totals are over the whole run; speedup and reductions are against <b>{html.escape(str(first))}</b> "
+           f"(&gt; 1 is better).</p>"]
+    key_cols = [c for c in summary.columns if c in (
+        "policy", "steps", "time_s", "speedup", "dram_bytes", "traffic_reduction", "arith_bitops",
+        "bitops_reduction", "step_time_s", "compute_busy", "dram_busy", "configs", "train_wall_s")
+        or c.startswith("final_")]
+    out.append(_table(summary[key_cols], "Summary (time_s: simulated training time; bytes and bit-ops: whole run)"))
+    figs = [
+        (plots.training_curves(t["metrics"]), "training_curves", "Training curves: loss and validation BLEU"),
+        (plots.precision_timeline(t["timeline"]), "precision_timeline",
+         "Precision timeline: storage bits per element at q0..q3 over training"),
+        (plots.traffic_breakdown(t["traffic"], per="whole run"), "dram_traffic",
+         "DRAM traffic over the run, by tensor role and by DSQ point"),
+    ]
+    if t["bandwidth"]["dram_bw_scale"].nunique() > 1:
+        figs.append((plots.speedup_vs_bandwidth(t["bandwidth"]), "speedup_vs_bandwidth",
+                     "Speedup against DRAM bandwidth (each policy's timeline re-costed at scaled bandwidth)"))
+    if len(t["busy"]):
+        figs.append((plots.busy_summary(t["busy"]), "busy_summary", "Where the simulated training time goes"))
+    for fig, name, caption in figs:
+        out.append(_figure(_save(fig, plots_dir, name), caption))
+    for png in sorted(plots_dir.glob("roofline_*.png")):
+        out.append(_figure(png, f"Roofline of policy {png.stem.removeprefix('roofline_')} at its most-used "
+                                f"configuration"))
+    out.append(_table(t["configs"], "Per configuration (per-step figures from the engine; steps spent in each)"))
+    out.append(_table(t["timeline"], "Precision timeline segments"))
+    out.append(_table(t["bandwidth"], "Per-step time at scaled DRAM bandwidth"))
+    out.append(_table(summary, "All summary columns"))
+    return out
+
+
+def _sweep_sections(res: Results, plots_dir: Path) -> list[str]:
+    df = res.tables["sweep"]
+    axes = [c for c in ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb")
+            if c in df and df[c].astype(str).nunique() > 1]
+    out = [f"<p>{len(df)} what-if points; swept: {', '.join(axes) or 'nothing (one point)'}. Figures are per "
+           f"training step, averaged over each policy's precision schedule.</p>"]
+    if "dram_bw_scale" in df and df.dram_bw_scale.nunique() > 1 and df.policy.nunique() > 0:
+        out.append(_figure(_save(plots.speedup_vs_bandwidth(df), plots_dir, "speedup_vs_bandwidth"),
+                           "Speedup against DRAM bandwidth, per policy"))
+    traffic = []
+    for policy, g in df.groupby("policy", sort=False):
+        for col in g.columns:
+            for prefix, by in (("bytes_role_", "role"), ("bytes_point_", "point")):
+                if col.startswith(prefix) and g[col].notna().any():
+                    traffic.append({"policy": policy, "by": by, "key": col[len(prefix):],
+                                    "dram_bytes": float(g[col].mean())})
+    if traffic:
+        out.append(_figure(_save(plots.traffic_breakdown(pd.DataFrame(traffic), per="per step, mean over points"),
+                                 plots_dir, "dram_traffic"), "DRAM traffic per step by tensor role and DSQ point"))
+    cols = [c for c in ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb", "fidelity", "time_s",
+                        "cycles", "dram_bytes", "arith_bitops", "compute_busy", "dram_busy", "dram_bw_gbps")
+            if c in df]
+    out.append(_table(df[cols], "Points"))
+    return out
+
+
+def write_report(source, out: str | os.PathLike = "report.html", title: str | None = None) -> Path:
+    """Write one self-contained HTML report of `source` (see `reports.load.load_results`) to `out`; the plots also
+    go, as PNG and SVG, to `plots/` beside a study's tables or to `<out stem>_plots/` beside the report."""
+    res = load_results(source)
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"report file must end in .html, got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise OSError(f"report folder {str(out.parent)!r} does not exist")
+    if res.kind == "study" and res.source is not None and out.parent.resolve() == Path(res.source).resolve():
+        plots_dir = Path(res.source) / "plots"
+    else:
+        plots_dir = out.with_name(out.stem + "_plots")
+    plots_dir.mkdir(exist_ok=True)
+    sections = _study_sections(res, plots_dir) if res.kind == "study" else _sweep_sections(res, plots_dir)
+    title = title or (f"dsqsim {res.kind}: " + (str(res.source) if res.source else "in-memory results"))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+           f"<p class=note>Written by dsqsim on {stamp}. Plots as PNG/SVG in {html.escape(str(plots_dir))}.</p>"
+           + "\n".join(sections) + "</body></html>\n")
+    return atomic_write_text(out, doc)

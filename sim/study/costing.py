@@ -1,0 +1,90 @@
+"""Cost a precision timeline on a workload and machine: one engine run per distinct configuration (cached), weighted
+by the fraction of training steps spent in it.
+
+`step_figures` is the per-step average (what a sweep point reports); a study multiplies by the number of steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from sim.precision import PrecisionConfig
+
+# Figures averaged over steps with the step fractions (additive per step).
+ADDITIVE = ("cycles", "time_s", "macs", "arith_bitops", "dram_bytes", "read_bytes", "write_bytes")
+STALL_KEYS = ("compute_overlap_dram", "compute_only", "dram_only", "idle")
+
+
+@dataclass
+class TimelineCost:
+    """A timeline's step cost. `configs` has one row per distinct configuration; `results` the engine results."""
+
+    figures: dict[str, float]                       # per-step averages, flat (see `step_figures`)
+    configs: pd.DataFrame
+    results: list[tuple[PrecisionConfig, float, Any]] = field(repr=False)  # (config, fraction, SimResult)
+
+
+def step_figures(weighted: Iterable[tuple[float, Any]]) -> dict[str, float]:
+    """Per-step averages over (fraction, SimResult) pairs whose fractions sum to 1.
+
+    Additive figures (cycles, time_s, bytes, bit-operations, `bytes_role_<role>`, `bytes_point_<q>`,
+    `stall_<kind>_s`, `busy_<unit>_s`) are fraction-weighted sums; `compute_busy`/`dram_busy` are fractions of the
+    total simulated time.
+    """
+    weighted = list(weighted)
+    out: dict[str, float] = {k: 0.0 for k in ADDITIVE}
+    compute_busy_s = dram_busy_s = 0.0
+    for frac, r in weighted:
+        for k in ADDITIVE:
+            out[k] += frac * float(getattr(r, k))
+        for role, b in r.bytes_by_role.items():
+            out[f"bytes_role_{role}"] = out.get(f"bytes_role_{role}", 0.0) + frac * float(b)
+        for point, b in r.bytes_by_point.items():
+            key = f"bytes_point_{point if point else 'other'}"
+            out[key] = out.get(key, 0.0) + frac * float(b)
+        cycle_s = 1.0 / (r.clock_ghz * 1e9)
+        for kind in STALL_KEYS:
+            out[f"stall_{kind}_s"] = out.get(f"stall_{kind}_s", 0.0) + frac * r.stall_cycles.get(kind, 0.0) * cycle_s
+        for unit, busy_frac in r.busy.items():
+            if not unit.startswith("dram_ch"):  # per-channel occupancy stays in the engine result
+                out[f"busy_{unit}_s"] = out.get(f"busy_{unit}_s", 0.0) + frac * busy_frac * r.time_s
+        compute_busy_s += frac * r.compute_busy * r.time_s
+        dram_busy_s += frac * r.dram_busy * r.time_s
+    out["compute_busy"] = compute_busy_s / out["time_s"] if out["time_s"] else 0.0
+    out["dram_busy"] = dram_busy_s / out["time_s"] if out["time_s"] else 0.0
+    out["configs"] = len(weighted)
+    out["events"] = float(sum(r.events for _, r in weighted))
+    out["sim_wall_s"] = float(sum(r.wall_s for _, r in weighted))
+    return out
+
+
+def phase_spans_s(result) -> dict[str, float]:
+    """Wall span of each training phase in one simulated step (first op start to last op end), seconds."""
+    ops = result.ops
+    if ops.empty:
+        return {}
+    spans = ops.groupby("phase", sort=False).agg(start=("start_cycle", "min"), end=("end_cycle", "max"))
+    return {str(p): float(r.end - r.start) / (result.clock_ghz * 1e9) for p, r in spans.iterrows()}
+
+
+def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]], fidelity: str = "tile",
+                  cache=None) -> TimelineCost:
+    """Simulate each distinct configuration of `pairs` ((config, fraction of steps), e.g. a `Timeline`) once."""
+    from sim.engine import DEFAULT_CACHE, simulate
+
+    merged: dict[PrecisionConfig, float] = {}
+    for config, frac in pairs:
+        merged[config] = merged.get(config, 0.0) + float(frac)
+    total = sum(merged.values())
+    if not merged or not total > 0:
+        raise ValueError("the precision timeline is empty")
+    results = [(c, f / total, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
+               for c, f in merged.items()]
+    rows = [{"config": c.label, "fraction": f, **{k: getattr(r, k) for k in ADDITIVE},
+             "compute_busy": r.compute_busy, "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
+    figures = step_figures((f, r) for _, f, r in results)
+    return TimelineCost(figures=figures, configs=pd.DataFrame(rows), results=results)

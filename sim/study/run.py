@@ -1,0 +1,292 @@
+"""`run_study`: train the reference model under each policy, cost each policy's recorded precision timeline on the
+target workload and machine through the engine, and integrate over the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sim.study.costing import cost_timeline, phase_spans_s
+from sim.study.frames import busy_frame, timeline_frame, traffic_frame
+
+SCHEMA_VERSION = 1
+TABLES = ("summary", "metrics", "timeline", "configs", "traffic", "busy", "bandwidth")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What a study runs. Defaults give a quick study (a few minutes on 2 cores)."""
+
+    task: str = "numwords"
+    workload: str = "transformer-iwslt"
+    hw: str = "edge-npu"
+    policies: tuple[str, ...] = ("fp32", "fixed16", "dsq")
+    steps: int = 300
+    seed: int = 0
+    fidelity: str = "tile"
+    batch: int | None = None
+    seq_len: int | None = None
+    dram_bw_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)   # what-if bandwidths for the speedup plot
+    eval_every: int | None = None     # evaluation interval in steps (None: steps // 5, so curves have 5 points)
+
+    def __post_init__(self) -> None:
+        if not self.policies:
+            raise ValueError("a study needs at least one policy")
+        if len(set(self.policies)) != len(self.policies):
+            raise ValueError(f"policies must be distinct, got {', '.join(self.policies)}")
+        if int(self.steps) <= 0:
+            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
+        if self.eval_every is not None and int(self.eval_every) <= 0:
+            raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
+        if not self.dram_bw_scales or not all(s > 0 for s in self.dram_bw_scales):
+            raise ValueError(f"dram_bw_scales must be positive numbers, got {self.dram_bw_scales!r}")
+
+
+@dataclass
+class StudyResult:
+    """Every table of a study (DataFrames); `out_dir`/`report_path` when written to disk."""
+
+    config: StudyConfig
+    summary: pd.DataFrame      # one row per policy: accuracy, totals over the run, speedup, traffic reduction
+    metrics: pd.DataFrame      # training curves: policy, step, losses, BLEU ...
+    timeline: pd.DataFrame     # precision segments: policy, step_start, step_end, label, q0..q3, q0_bits..q3_bits
+    configs: pd.DataFrame      # per policy and distinct configuration: steps and per-step simulated figures
+    traffic: pd.DataFrame      # policy, by (role | point), key, dram_bytes (whole run)
+    busy: pd.DataFrame         # policy, by (unit | overlap | phase), key, busy_s (whole run)
+    bandwidth: pd.DataFrame    # policy x dram_bw_scale: per-step time_s and dram_bytes (sweep-shaped)
+    out_dir: Path | None = None
+    report_path: Path | None = None
+    extras: dict = field(default_factory=dict, repr=False)   # engine results, roofline results (not saved)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if name.endswith((".toml", ".json")) else name)
+
+
+class _PolicyRun:
+    """One policy's training run under `dir`: reuse a finished one (done.json), or train (resuming a checkpoint)."""
+
+    def __init__(self, cfg: StudyConfig, policy_name: str, root: Path):
+        self.cfg, self.name = cfg, policy_name
+        self.dir = root / "policies" / _safe(policy_name)
+
+    def fingerprint(self) -> dict:
+        return {"task": self.cfg.task, "policy": self.name, "steps": int(self.cfg.steps), "seed": self.cfg.seed,
+                "eval_every": self.eval_every}
+
+    @property
+    def eval_every(self) -> int:
+        return int(self.cfg.eval_every or max(1, self.cfg.steps // 5))
+
+    def load_finished(self):
+        """(metrics, timeline, info) of a finished run with the same settings, else None."""
+        from sim.policy.timeline import Timeline
+
+        done = self.dir / "done.json"
+        if not done.is_file():
+            return None
+        try:
+            info = json.loads(done.read_text())
+            if info.get("run") != self.fingerprint():
+                return None
+            return pd.read_parquet(self.dir / "metrics.parquet"), Timeline.load(self.dir / "timeline.json"), info
+        except (OSError, ValueError, KeyError):
+            return None  # an unreadable record: train again
+
+    def train(self, train_fn: Callable, resume: bool, progress: bool):
+        if not resume and self.dir.exists():
+            shutil.rmtree(self.dir)  # a fresh study: the training module refuses to overwrite a run
+        t0 = time.perf_counter()
+        result = train_fn(self.cfg.task, self.name, self.cfg.steps, self.cfg.seed, out_dir=self.dir / "train",
+                          resume=resume, eval_every=self.eval_every, progress=progress)
+        info = {"run": self.fingerprint(), "final": {k: _num(v) for k, v in result.final.items()},
+                "train_wall_s": float(getattr(result, "wall_s", time.perf_counter() - t0))}
+        from sim.sweep.store import atomic_write_bytes, atomic_write_frame
+
+        atomic_write_frame(result.metrics, self.dir / "metrics.parquet")
+        atomic_write_bytes(self.dir / "timeline.json", json.dumps(result.timeline.to_dict()).encode())
+        atomic_write_bytes(self.dir / "done.json", json.dumps(info).encode())  # last: marks the run finished
+        return result.metrics, result.timeline, info
+
+
+def _num(v):
+    return None if v is None else float(v)
+
+
+def _train_one(run: _PolicyRun, train_fn: Callable, resume: bool, progress: bool):
+    return run.train(train_fn, resume, progress)
+
+
+def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progress: bool, workers: int,
+               say: Callable[[str], None]) -> dict[str, tuple]:
+    """Train the runs not finished yet, `workers` at a time (processes); finished runs are reused."""
+    finished: dict[str, tuple] = {}
+    todo = []
+    for run in runs:
+        done = run.load_finished() if resume else None
+        if done is not None:
+            say(f"[{run.name}] reusing the finished training run in {run.dir}")
+            finished[run.name] = done
+        else:
+            todo.append(run)
+    if workers <= 1 or len(todo) <= 1:
+        for run in todo:
+            say(f"[{run.name}] training {run.cfg.steps} steps on task {run.cfg.task} ...")
+            finished[run.name] = run.train(train_fn, resume, progress)
+        return finished
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from sim.sweep.executors import process_context
+
+    say(f"training {', '.join(r.name for r in todo)} ({runs[0].cfg.steps} steps on task {runs[0].cfg.task}), "
+        f"{min(workers, len(todo))} at a time ...")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=process_context()) as pool:
+        futures = {pool.submit(_train_one, run, train_fn, resume, False): run for run in todo}
+        for fut in as_completed(futures):
+            run = futures[fut]
+            finished[run.name] = fut.result()
+            say(f"[{run.name}] trained in {finished[run.name][2]['train_wall_s']:.0f} s")
+    return finished
+
+
+def _default_train() -> Callable:
+    from workloads.reference.train import train
+
+    return train
+
+
+def run_study(
+    config: StudyConfig | None = None,
+    out_dir: str | Path | None = "dsqsim-out",
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    report: bool = True,
+    workers: int | None = None,
+    train_fn: Callable | None = None,
+    log: Callable[[str], None] | None = None,
+    **overrides,
+) -> StudyResult:
+    """Run a study (`StudyConfig` fields may be given as keyword overrides, e.g. `steps=50`).
+
+    With `out_dir`, tables are written as CSV and Parquet, plots under `plots/`, and `report.html`; training runs
+    live under `policies/<name>/` and, with `resume=True`, a finished policy is reused and an interrupted one
+    continues from its checkpoint. Policies train `workers` at a time in separate processes (default: one per
+    core). `train_fn` replaces `workloads.reference.train.train` (same signature; picklable when workers > 1).
+    """
+    if overrides:
+        base = asdict(config or StudyConfig())
+        unknown = sorted(set(overrides) - set(base))
+        if unknown:
+            raise ValueError(f"unknown study option(s) {', '.join(unknown)}; valid: {', '.join(base)}")
+        base.update({k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+        config = StudyConfig(**base)
+    cfg = config or StudyConfig()
+    say = log or (lambda msg: None)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise OSError(f"study output {str(out)!r} exists and is not a directory")
+    trace, machine, policies = _resolve(cfg)  # bad names fail here, before any training
+    train_fn = train_fn or _default_train()
+    cache = _cache(out)
+    root = out if out is not None else Path(tempfile.mkdtemp(prefix="dsqsim-study-"))
+    runs = [_PolicyRun(cfg, name, root) for name in cfg.policies]
+    trained = _train_all(runs, train_fn, resume, progress, workers or 1, say)
+
+    summaries, metrics, timelines, configs, spans, bandwidth, extras = [], [], [], [], {}, [], {}
+    for name in cfg.policies:
+        m, tl, info = trained[name]
+        say(f"[{name}] costing {len(tl)} configuration(s) on {cfg.workload} / {cfg.hw} ({cfg.fidelity}) ...")
+        cost = cost_timeline(trace, machine, tl, cfg.fidelity, cache)
+        steps = tl.total_steps
+        final = {(k if k.startswith("final_") else f"final_{k}"): v for k, v in info.get("final", {}).items()}
+        row = {"policy": name, "steps": steps, **final, "train_wall_s": info.get("train_wall_s"),
+               **{k: v * steps for k, v in cost.figures.items() if _is_additive(k)},
+               "step_time_s": cost.figures["time_s"], "compute_busy": cost.figures["compute_busy"],
+               "dram_busy": cost.figures["dram_busy"], "configs": cost.figures["configs"],
+               "sim_events": cost.figures["events"], "sim_wall_s": cost.figures["sim_wall_s"]}
+        summaries.append(row)
+        metrics.append(m.assign(policy=name))
+        timelines.append(timeline_frame(name, tl))
+        configs.append(cost.configs.assign(policy=name, steps=(cost.configs.fraction * steps).round().astype(int)))
+        spans[name] = {}
+        for _, frac, res in cost.results:
+            for phase, sec in phase_spans_s(res).items():
+                spans[name][phase] = spans[name].get(phase, 0.0) + frac * sec * steps
+        for scale in cfg.dram_bw_scales:
+            bw_cost = cost if scale == 1.0 else cost_timeline(
+                trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.fidelity, cache)
+            bandwidth.append({"workload": cfg.workload, "hw": cfg.hw, "policy": name, "dram_bw_scale": float(scale),
+                              "time_s": bw_cost.figures["time_s"], "dram_bytes": bw_cost.figures["dram_bytes"],
+                              "compute_busy": bw_cost.figures["compute_busy"],
+                              "dram_busy": bw_cost.figures["dram_busy"]})
+        extras[name] = {"timeline": tl, "cost": cost, "policy": policies[name]}
+    if out is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+    summary = _with_ratios(pd.DataFrame(summaries))
+    result = StudyResult(
+        config=cfg, summary=summary, metrics=_lead(pd.concat(metrics, ignore_index=True), ["policy", "step"]),
+        timeline=pd.concat(timelines, ignore_index=True),
+        configs=_lead(pd.concat(configs, ignore_index=True), ["policy", "config", "steps", "fraction"]),
+        traffic=traffic_frame(summary), busy=busy_frame(summary, spans),
+        bandwidth=pd.DataFrame(bandwidth), extras=extras,
+    )
+    if out is not None:
+        from sim.study.output import write_study
+
+        write_study(result, out, trace, machine, report=report)
+        say(f"wrote the study tables to {out}/" + (f"; report: {result.report_path}" if report else ""))
+    return result
+
+
+def _resolve(cfg: StudyConfig):
+    from hwmodels.machine import get_machine
+    from sim.policy import get_policy
+    from sim.sweep.grid import FIDELITIES
+    from workloads import resolve_workload
+
+    policies = {name: get_policy(name) for name in cfg.policies}
+    machine = get_machine(cfg.hw)
+    trace = resolve_workload(cfg.workload, batch=cfg.batch, seq_len=cfg.seq_len)
+    if cfg.fidelity not in FIDELITIES:
+        raise ValueError(f"unknown fidelity {cfg.fidelity!r}; choose from {', '.join(FIDELITIES)}")
+    return trace, machine, policies
+
+
+def _cache(out: Path | None):
+    from sim.engine import DEFAULT_CACHE, ResultCache
+
+    return ResultCache(out / "cache") if out is not None else DEFAULT_CACHE
+
+
+def _is_additive(key: str) -> bool:
+    from sim.study.costing import ADDITIVE
+
+    return key in ADDITIVE or key.startswith(("bytes_", "busy_", "stall_"))
+
+
+def _with_ratios(summary: pd.DataFrame) -> pd.DataFrame:
+    """Speedup and reductions of each policy against the first one (ratios: > 1 means better)."""
+    first = summary.iloc[0]
+    summary["speedup"] = first["time_s"] / summary["time_s"]
+    summary["traffic_reduction"] = first["dram_bytes"] / summary["dram_bytes"]
+    summary["bitops_reduction"] = first["arith_bitops"] / summary["arith_bitops"]
+    lead = ["policy", "steps", "time_s", "speedup", "dram_bytes", "traffic_reduction", "arith_bitops",
+            "bitops_reduction"]
+    return _lead(summary, lead)
+
+
+def _lead(df: pd.DataFrame, first: Sequence[str]) -> pd.DataFrame:
+    first = [c for c in first if c in df.columns]
+    return df[first + [c for c in df.columns if c not in first]]
