@@ -28,20 +28,23 @@ def roofline_figure(result, title: str | None = None) -> Figure:
     ops = result.ops
     ops = ops[(ops["dram_bytes"] > 0) & (ops["time_s"] > 0) & np.isfinite(ops["intensity_ops_per_byte"])]
     bw = result.dram_bw_bytes_per_s
-    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    fig, ax = plt.subplots(figsize=(11, 6), dpi=120)
     x_lo = min([ops["intensity_ops_per_byte"].min() / 3 if len(ops) else 0.1]
                + [r.ridge_ops_per_byte / 30 for r in result.roofs] + [0.1])
     x_hi = max([ops["intensity_ops_per_byte"].max() * 3 if len(ops) else 10]
                + [r.ridge_ops_per_byte * 30 for r in result.roofs])
     xs = np.logspace(np.log10(x_lo), np.log10(x_hi), 200)
-    roof_colours = plt.get_cmap("Greys")(np.linspace(0.45, 0.95, max(len(result.roofs), 1)))
+    mac_roofs = sorted((r for r in result.roofs if r.unit == "MAC"), key=lambda r: r.peak_ops_per_s)
+    n_mac = max(len(mac_roofs), 1)
+    roof_colours = plt.get_cmap("Greys")(np.linspace(0.95 - 0.5 * (n_mac > 1), 0.95, n_mac))  # highest roof darkest
+    styles = [(r, c, "-") for r, c in zip(mac_roofs, roof_colours, strict=False)]
+    styles += [(r, "tab:red", ":") for r in result.roofs if r.unit != "MAC"]
     roof_handles = []
-    for roof, colour in zip(sorted(result.roofs, key=lambda r: r.peak_ops_per_s), roof_colours, strict=False):
-        style = ":" if roof.unit != "MAC" else "-"
-        (line,) = ax.plot(xs, np.minimum(roof.peak_ops_per_s, bw * xs), style, color=colour, lw=1.6,
-                          label=f"roof {roof.label}: {roof.peak_ops_per_s / 1e12:.3g} T{roof.unit}/s, "
+    for roof, colour, style in styles:
+        (line,) = ax.plot(xs, np.minimum(roof.peak_ops_per_s, bw * xs), style, color=colour, lw=1.8,
+                          label=f"{roof.label} roof: {roof.peak_ops_per_s / 1e12:.3g} T{roof.unit}/s, "
                                 f"ridge {roof.ridge_ops_per_byte:.3g} {roof.unit}/B")
-        ax.plot([roof.ridge_ops_per_byte], [roof.peak_ops_per_s], "D", color=colour, ms=5)
+        ax.plot([roof.ridge_ops_per_byte], [roof.peak_ops_per_s], "D", color=colour, ms=6)
         roof_handles.append(line)
     share = ops["time_share"].to_numpy() if len(ops) else np.array([])
     sizes = 12 + 600 * share / (share.max() if share.size and share.max() > 0 else 1)
@@ -64,28 +67,26 @@ def roofline_figure(result, title: str | None = None) -> Figure:
     shape_handles = [Line2D([], [], marker="o", ls="", mfc="white", mec="black", label="GEMM / BMM"),
                      Line2D([], [], marker="s", ls="", mfc="white", mec="black", label="vector op"),
                      Line2D([], [], marker="D", ls="", color="grey", label="ridge point")]
-    ax.legend(handles=roof_handles + phase_handles + shape_handles, fontsize=7, loc="lower right",
-              title="marker area ~ share of step time", title_fontsize=7)
+    ax.legend(handles=roof_handles + phase_handles + shape_handles, fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, title="marker area ~ share of step time",
+              title_fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def plot_paths(path: str | os.PathLike) -> list[Path]:
-    """`x.png` or `x.svg` -> that file; `x` with no suffix -> x.png and x.svg."""
+    """`x.png` or `x.svg` -> that file; `x` with no suffix -> x.png and x.svg. Checks the folder exists."""
     p = Path(path)
-    if p.suffix == "":
-        return [p.with_suffix(s) for s in PLOT_SUFFIXES]
-    if p.suffix.lower() not in PLOT_SUFFIXES:
+    if p.suffix and p.suffix.lower() not in PLOT_SUFFIXES:
         raise ValueError(f"plot file {str(p)!r}: unknown suffix {p.suffix!r}; use .png, .svg, or no suffix for both")
-    return [p]
+    if not p.parent.is_dir():
+        raise OSError(f"plot folder {str(p.parent)!r} does not exist")
+    return [p.with_suffix(s) for s in PLOT_SUFFIXES] if not p.suffix else [p]
 
 
 def save_roofline_plot(result, path: str | os.PathLike, title: str | None = None) -> list[Path]:
     """Write the roofline plot to `path` (see `plot_paths`); returns the files written."""
     targets = plot_paths(path)
-    for t in targets:
-        if not t.parent.is_dir():
-            raise OSError(f"plot folder {str(t.parent)!r} does not exist")
     fig = roofline_figure(result, title)
     try:
         for t in targets:

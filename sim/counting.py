@@ -5,10 +5,12 @@ once by its producer and read once by each consumer, at `config.format_at(operan
 `bits_per_element` already includes its shared-exponent overhead (bfp4 with 16-element blocks and an 8-bit exponent
 stores 4.5 bits per element). Arithmetic cost: each MAC of a GEMM costs `mult_bits(A) x mult_bits(B)` bit-operations
 (fixed16 x fixed16 = 256); non-GEMM ops do no MACs and cost no bit-operations here (their work is `flops`).
+Each access is rounded up to whole bytes, as the engine counts it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +34,7 @@ class Access:
     direction: str  # "read" | "write"
     fmt: str
     elements: int
-    bytes: float  # NumberFormat.storage_bytes: exact for whole blocks, block overhead averaged otherwise
+    bytes: int
 
 
 @dataclass
@@ -61,6 +63,12 @@ class Counts:
         }
 
 
+def access_bytes(elements: int, fmt) -> int:
+    """Whole bytes of one access: the format's packed size (shared exponents included), rounded up, as the engine
+    (sim.engine.plan.access_bytes) counts it, so roofline and engine traffic agree op by op."""
+    return math.ceil(round(fmt.storage_bytes(int(elements)), 6))
+
+
 def _accesses(trace, config: PrecisionConfig) -> list[Access]:
     out: list[Access] = []
     fmt_cache: dict[tuple[str | None, str], Any] = {}
@@ -74,7 +82,7 @@ def _accesses(trace, config: PrecisionConfig) -> list[Access]:
                 fmt = fmt_cache[key]
                 n = int(tensor.elements)
                 out.append(Access(i, tensor.name, tensor.role, operand.point, direction, fmt.name, n,
-                                  fmt.storage_bytes(n)))
+                                  access_bytes(n, fmt)))
     return out
 
 

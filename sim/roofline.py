@@ -1,8 +1,9 @@
 """Roofline: an analytic lower bound on one training step's time on a machine under a precision configuration.
 
 Per op: GEMMs run at `machine.peak_macs_per_s(bits_a, bits_b)` for their operand widths; every other op runs on the
-machine's vector unit (`machine.vector_cycles(kind, elements)` at `machine.clock_ghz`). Memory time is the op's
-minimal DRAM traffic (see `sim.counting`) over `machine.dram_bw_gbps` (GB/s, 1e9 bytes/s). An op's lower-bound time
+machine's vector unit (`machine.vector_cycles(kind, elements)` at `machine.clock_ghz`, over the op's largest operand,
+as the engine does), its work counted in elementary vector ops (cycles x `machine.vector.lanes`). Memory time is the
+op's minimal DRAM traffic (see `sim.counting`) over `machine.dram_bw_gbps` (GB/s, 1e9 bytes/s). An op's lower-bound time
 is max(compute, memory), and the step's lower bound is the *sum* of the per-op bounds: ops are assumed not to overlap
 one another, while each op perfectly overlaps its own compute and memory. The sum of per-op maxima is therefore
 >= max(total compute time, total memory time), the whole-step roofline that would allow overlap between ops.
@@ -10,6 +11,7 @@ one another, while each op perfectly overlaps its own compute and memory. The su
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +84,9 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
     ops = counts.ops.copy()
     compute_s, work, peak = [], [], []
     peaks_by_bits: dict[tuple[int, int], float] = {}
-    vector_rates: list[float] = []
+    lanes = int(machine.vector.lanes)
+    vector_peak = lanes * clock_hz
+    has_vector = False
     for row, op in zip(ops.itertuples(index=False), trace.ops, strict=True):
         if op.kind in GEMM_KINDS and row.macs > 0:
             key = (int(row.bits_a), int(row.bits_b))
@@ -95,13 +99,10 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
         else:
             elements = _op_elements(trace, op)
             cycles = int(machine.vector_cycles(op.kind, elements)) if elements else 0
-            t = cycles / clock_hz
-            w = float(max(row.flops, elements))  # an op does at least one operation per element it streams
-            compute_s.append(t)
-            work.append(w)
-            peak.append(w / t if t > 0 else float("inf"))
-            if t > 0:
-                vector_rates.append(w / t)
+            compute_s.append(cycles / clock_hz)
+            work.append(float(cycles * lanes))  # vector-unit elementary ops (ops per element x elements)
+            peak.append(vector_peak)
+            has_vector = has_vector or cycles > 0
     ops["compute_s"] = compute_s
     ops["memory_s"] = ops["dram_bytes"] / bw
     ops["time_s"] = ops[["compute_s", "memory_s"]].max(axis=1)
@@ -114,11 +115,13 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
     total = float(ops["time_s"].sum())
     ops["time_share"] = ops["time_s"] / total if total > 0 else 0.0
 
-    roofs = [Roof(f"{a}x{b}-bit MAC", p, "MAC", p / bw) for (a, b), p in sorted(peaks_by_bits.items())]
-    if vector_rates:
-        # Vector ops differ in cost per element; the roof drawn is the fastest kind's rate.
-        vmax = max(vector_rates)
-        roofs.append(Roof(VECTOR_ROOF, vmax, "op", vmax / bw))
+    # One roof per distinct peak: operand widths the array runs at the same rate share a roof.
+    widths_by_peak: dict[float, list[str]] = {}
+    for (a, b), p in sorted(peaks_by_bits.items(), key=lambda kv: (-kv[0][0] * kv[0][1], kv[0])):
+        widths_by_peak.setdefault(p, []).append(f"{a}x{b}")
+    roofs = [Roof(f"{', '.join(w)}-bit MAC", p, "MAC", p / bw) for p, w in sorted(widths_by_peak.items())]
+    if has_vector:
+        roofs.append(Roof(VECTOR_ROOF, vector_peak, "op", vector_peak / bw))
     return RooflineResult(
         workload=str(trace.workload), machine=str(machine.name), config_label=config.label,
         dram_bw_bytes_per_s=bw, time_lower_bound_s=total,
@@ -147,7 +150,8 @@ def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict |
 
     A time-adaptive policy is averaged over its timeline, weighted by the fraction of steps at each configuration:
     its schedule over `total_steps`, or the recorded `timelines[policy_name]` when given. `speedup` is the first
-    policy's average lower-bound step time over this policy's.
+    policy's average lower-bound step time over this policy's. MACs, bit-operations and bytes are averages of
+    per-step integers, rounded to whole units; `configs` is the number of distinct configurations averaged.
     """
     if not policies:
         raise ValueError("compare needs at least one policy")
@@ -161,15 +165,20 @@ def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict |
             pol = get_policy(pol)
         name = pol.label if isinstance(pol, PrecisionConfig) else pol.name
         weighted = _weighted_configs(pol, total_steps, timelines.get(name))
-        row = {"policy": name, "macs": 0.0, "arith_bitops": 0.0, "dram_bytes": 0.0, "time_lower_bound_s": 0.0}
+        pairs = []
         for config, frac in weighted:
             if config not in cache:
                 cache[config] = roofline(trace, machine, config)
-            r = cache[config]
-            row["macs"] += frac * r.counts.macs
-            row["arith_bitops"] += frac * r.counts.arith_bitops
-            row["dram_bytes"] += frac * r.counts.dram_bytes
-            row["time_lower_bound_s"] += frac * r.time_lower_bound_s
+            pairs.append((cache[config], frac))
+
+        def avg(value, pairs=pairs) -> float:
+            return math.fsum(frac * value(r) for r, frac in pairs)
+
+        # Counts are integers per step: their averages are rounded to whole units (no spurious 1e-8 residues).
+        row = {"policy": name, "macs": round(avg(lambda r: r.counts.macs)),
+               "arith_bitops": round(avg(lambda r: r.counts.arith_bitops)),
+               "dram_bytes": round(avg(lambda r: r.counts.dram_bytes)),
+               "time_lower_bound_s": avg(lambda r: r.time_lower_bound_s)}
         row["configs"] = len(weighted)
         rows.append(row)
     df = pd.DataFrame(rows)

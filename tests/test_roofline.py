@@ -1,6 +1,7 @@
 """Roofline bounds on a hand-described machine, speedup consistency, compare() averaging, and the plot files."""
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from test_counting import MIXED, linear_trace
@@ -15,16 +16,16 @@ class ToyMachine:
     """A machine whose MAC rate scales inversely with multiplier area (bits_a x bits_b)."""
 
     name: str = "toy"
+    vector = SimpleNamespace(lanes=64)  # class attribute, not a field: 64 vector lanes
     clock_ghz: float = 1.0
     dram_bw_gbps: float = 100.0
     macs_per_s_16x16: float = 1e12
-    vector_elements_per_cycle: int = 64
 
     def peak_macs_per_s(self, bits_a: int, bits_b: int) -> float:
         return self.macs_per_s_16x16 * 256 / (bits_a * bits_b)
 
     def vector_cycles(self, kind: str, elements: int) -> int:
-        return -(-elements // self.vector_elements_per_cycle)
+        return -(-elements // self.vector.lanes)
 
 
 def test_per_op_bounds_by_hand():

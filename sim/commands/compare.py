@@ -20,29 +20,42 @@ def register(subparsers) -> None:
                    help="comma-separated policies: format names (fp32, bf16, fixed16, bfp8, ...), dsq, cyclic, or "
                         "policy files; speedups are relative to the first")
     p.add_argument("--total-steps", type=positive_int, default=1000, help="length of training for the schedules")
-    p.add_argument("--timeline", metavar="FILE", default=None,
-                   help="a timeline recorded by a training run; used for the policy it names")
+    p.add_argument("--timeline", metavar="[POLICY=]FILE", action="append", default=[],
+                   help="a timeline (.json/.csv) recorded by a training run, averaged over instead of POLICY's "
+                        "schedule; without POLICY= it applies to the one time-adaptive policy listed (repeatable)")
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
+def _timelines(specs: list[str], policies: list) -> dict:
+    """{policy name: recorded Timeline} from `--timeline [POLICY=]FILE` options."""
+    from sim.policy import FixedPolicy, Timeline
+
+    names = [p.name for p in policies]
+    adaptive = [p.name for p in policies if not isinstance(p, FixedPolicy)]
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = "", spec
+            if len(adaptive) != 1:
+                raise ValueError(f"--timeline {spec!r}: say which policy it is for (POLICY=FILE); time-adaptive "
+                                 f"policies listed: {', '.join(adaptive) or 'none'}")
+            name = adaptive[0]
+        if name not in names:
+            raise ValueError(f"--timeline {spec!r}: policy {name!r} is not in --policies ({', '.join(names)})")
+        out[name] = Timeline.load(path)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from hwmodels.machine import get_machine
-
     from sim.commands.common import load_workload
     from sim.policy import get_policy
     from sim.roofline import COMPARE_COLUMNS, compare
 
     policies = [get_policy(n) for n in split_list(args.policies)]
-    timelines = {}
-    if args.timeline:
-        from sim.policy import Timeline
-
-        tl = Timeline.load(args.timeline)
-        names = [p.name for p in policies]
-        if tl.policy not in names:
-            raise ValueError(f"timeline {args.timeline!r} is for policy {tl.policy!r}, not one of {names}")
-        timelines[tl.policy] = tl
+    timelines = _timelines(args.timeline, policies)
     trace = load_workload(args)
     machine = get_machine(args.hw)
     df = compare(trace, machine, policies, total_steps=args.total_steps, timelines=timelines)

@@ -19,16 +19,9 @@ def register(subparsers) -> None:
 
 
 def _workloads() -> list[tuple[str, str]]:
-    from workloads import list_specs
+    from workloads import describe_spec, list_specs
 
-    out = []
-    for spec in list_specs():
-        name = getattr(spec, "name", str(spec))
-        desc = getattr(spec, "description", "") or ", ".join(
-            f"{k}={getattr(spec, k)}" for k in ("n_layers", "d_model", "n_heads", "d_ff", "vocab_size", "seq_len",
-                                                 "batch") if hasattr(spec, k))
-        out.append((name, desc))
-    return out
+    return [(name, describe_spec(name)) for name in list_specs()]
 
 
 def _machines() -> list[tuple[str, str]]:

@@ -1,0 +1,101 @@
+"""`dsqsim compare`, `dsqsim roofline` and `dsqsim presets` end to end, in subprocesses, on the tiny-lm preset."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sim.roofline import COMPARE_COLUMNS
+
+WORKLOAD = "tiny-lm"
+
+
+def dsqsim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def hw() -> str:
+    from hwmodels.machine import list_machines
+
+    first = list_machines()[0]
+    return first if isinstance(first, str) else first.name
+
+
+def test_compare_json_schema(hw):
+    proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "fp32,bf16,bfp8,dsq", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"workload", "hw", "rows"}
+    assert out["workload"] == WORKLOAD and out["hw"] == hw
+    assert [r["policy"] for r in out["rows"]][:3] == ["fp32", "bf16", "bfp8"]
+    assert len(out["rows"]) == 4
+    t0 = out["rows"][0]["time_lower_bound_s"]
+    for row in out["rows"]:
+        assert list(row) == COMPARE_COLUMNS
+        assert all(isinstance(row[k], int | float) and row[k] > 0 for k in COMPARE_COLUMNS[1:])
+        assert row["speedup"] == pytest.approx(t0 / row["time_lower_bound_s"])
+    assert out["rows"][0]["speedup"] == 1.0
+    # Same MACs whatever the precision; fewer bytes for narrower formats.
+    assert len({r["macs"] for r in out["rows"]}) == 1
+    assert out["rows"][0]["dram_bytes"] > out["rows"][1]["dram_bytes"] > out["rows"][2]["dram_bytes"]
+
+
+def test_compare_matches_python_api(hw):
+    from hwmodels.machine import get_machine
+    from sim.roofline import compare
+    from workloads import resolve_workload
+
+    proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "bf16,fixed16", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    df = compare(resolve_workload(WORKLOAD), get_machine(hw), ["bf16", "fixed16"])
+    for row, (_, expected) in zip(rows, df.iterrows(), strict=True):
+        for k in COMPARE_COLUMNS[1:]:
+            assert row[k] == pytest.approx(expected[k])
+
+
+def test_compare_table(hw):
+    proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "fp32,bfp4")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "speedup" in lines[1]
+    assert lines[2].startswith("fp32") and lines[3].startswith("bfp4")
+
+
+def test_roofline_json_and_plot(hw, tmp_path):
+    proc = dsqsim("roofline", "--workload", WORKLOAD, "--hw", hw, "--policy", "bfp8", "--json",
+                  "--plot", str(tmp_path / "roof"))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["time_lower_bound_s"] >= max(out["compute_time_s"], out["memory_time_s"]) * (1 - 1e-12)
+    assert sum(op["time_s"] for op in out["ops"]) == pytest.approx(out["time_lower_bound_s"])
+    assert sum(op["dram_bytes"] for op in out["ops"]) == pytest.approx(out["dram_bytes"])
+    for name in ("roof.png", "roof.svg"):
+        assert (tmp_path / name).stat().st_size > 5000
+
+
+def test_roofline_text(hw):
+    proc = dsqsim("roofline", "--workload", WORKLOAD, "--hw", hw, "--policy", "dsq", "--top", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "step lower bound" in proc.stdout and "sum of per-op" in proc.stdout
+
+
+def test_presets_lists_every_registry():
+    from sim.formats import list_formats
+    from sim.policy import list_policies
+    from workloads import list_specs
+
+    proc = dsqsim("presets", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"workloads", "machines", "drams", "formats", "policies"}
+    assert [e["name"] for e in out["workloads"]] == list(list_specs())
+    assert [e["name"] for e in out["formats"]] == [f.name for f in list_formats()]
+    assert [e["name"] for e in out["policies"]] == [n for n, _ in list_policies()]
+    assert all(e["description"] for entries in out.values() for e in entries)
+    text = dsqsim("presets")
+    assert text.returncode == 0, text.stderr
+    n_entries = sum(len(v) for v in out.values())
+    assert len(text.stdout.splitlines()) == n_entries + len(out)  # one line each plus one heading per kind
