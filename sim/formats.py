@@ -188,28 +188,38 @@ def _round(v: np.ndarray, rounding: str, rng: np.random.Generator | None) -> np.
 def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
     """Round v to the float element type ``fmt`` with gradual underflow, saturating finite values to +-max.
 
-    Normal range: integer arithmetic on the bit pattern (drop the low fraction bits, ties to even, or add random
-    low bits for stochastic rounding; a carry correctly bumps the exponent). Below the smallest normal 2**emin the
-    step is fixed, 2**(emin - man_bits): nearest uses the add-and-subtract-a-constant trick, stochastic floats.
+    The step at each element is 2**(E - man_bits) with E = floor(log2|v|) clamped to [emin, emax + 1] (below emin
+    the subnormal step is fixed; above emax + 1 everything saturates anyway). Nearest: one float addition of
+    M = 1.5 * 2**(E - man_bits + frac_bits), whose ulp is that step, rounds v ties-to-even (M is an even multiple
+    of the step and |v| < M / 2), and subtracting M is exact. When the element shares the working type's exponent
+    range (bf16 from float32) rounding the bit pattern is simpler and also exact for subnormals. Stochastic: floor
+    of v / step + U[0, 1) in float64. Few temporaries on purpose: fresh 4 MB buffers cost page faults.
     """
-    dtype, uint, frac_bits, _ = _work_dtype(v)
+    dtype, uint, frac_bits, bias = _work_dtype(v)
     v = np.ascontiguousarray(v)
-    drop = frac_bits - fmt.man_bits
     bits = v.view(uint)
-    low = uint((1 << drop) - 1)
-    if rounding == "nearest":
-        q_bits = bits + (((bits >> drop) & uint(1)) + uint((1 << (drop - 1)) - 1))
+    if rounding == "nearest" and fmt.emin == 1 - bias:
+        drop = frac_bits - fmt.man_bits
+        q_bits = bits >> drop
+        q_bits &= uint(1)
+        q_bits += uint((1 << (drop - 1)) - 1)
+        q_bits += bits
+        q_bits &= ~uint((1 << drop) - 1)
+        q = q_bits.view(dtype)
     else:
-        q_bits = bits + rng.integers(0, 1 << drop, size=v.shape, dtype=uint)
-    q_bits &= ~low
-    q = q_bits.view(dtype)
-    tiny = np.abs(v) < dtype(2.0**fmt.emin)
-    if rounding == "nearest":
-        magic = dtype(1.5 * 2.0 ** (fmt.emin - fmt.man_bits + frac_bits))  # its ulp is the subnormal step
-        q = np.where(tiny, (v + magic) - magic, q)
-    elif tiny.any():
-        sub_step = 2.0 ** (fmt.emin - fmt.man_bits)
-        q[tiny] = (_round(v[tiny].astype(np.float64) / sub_step, rounding, rng) * sub_step).astype(dtype)
+        exp_field = bits & uint(2 * bias + 1 << frac_bits)  # biased exponent, in place in the bit pattern
+        np.clip(exp_field, uint(fmt.emin + bias << frac_bits), uint(fmt.emax + 1 + bias << frac_bits), out=exp_field)
+        if rounding == "nearest":
+            exp_field += uint((frac_bits - fmt.man_bits << frac_bits) + (1 << frac_bits - 1))  # M's bit pattern
+            magic = exp_field.view(dtype)
+            q = v + magic
+            q -= magic
+        else:
+            e = (exp_field >> frac_bits).astype(np.int64) - bias - fmt.man_bits  # log2 of the step
+            step = ((e + 1023) << 52).astype(np.uint64).view(np.float64)
+            q = _round(v / step, rounding, rng)  # float64 in, float64 out
+            q *= step
+            q = q.astype(dtype)
     np.clip(q, -fmt.max_value, fmt.max_value, out=q)
     nonfinite = ~np.isfinite(v)
     if nonfinite.any():
@@ -267,6 +277,8 @@ def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.
         k += 1
     while amax <= qmax * 2.0 ** (k - 1):
         k -= 1
+    if k < -126 + fmt.mult_bits:  # steps near float32's subnormal range: exact arithmetic in float64
+        x = x.astype(np.float64)
     step = x.dtype.type(2.0**k)
     codes = _round(x / step, rounding, rng)
     np.clip(codes, -qmax, qmax, out=codes)

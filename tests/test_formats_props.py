@@ -15,7 +15,9 @@ from sim.formats import get_format, quantize
 
 FORMATS = ["bf16", "fp16", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1", "fixed8", "fixed4", "bfp4", "bfp8", "bfp3_b8",
            "mxint8", "mxfp8_e4m3", "mxfp6_e2m3", "mxfp4"]
-finite32 = st.floats(min_value=-(2.0**100), max_value=2.0**100, allow_nan=False, allow_infinity=False, width=32)
+# No float32 subnormal inputs: a fixed-point tensor whose max is subnormal has a step below float32's (documented).
+finite32 = st.floats(min_value=-(2.0**100), max_value=2.0**100, allow_nan=False, allow_infinity=False, width=32,
+                     allow_subnormal=False)
 vectors = arrays(np.float32, st.integers(1, 80), elements=finite32)
 SETTINGS = settings(max_examples=25, deadline=None)
 

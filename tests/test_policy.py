@@ -192,3 +192,17 @@ def test_missing_file_and_bad_suffix(tmp_path) -> None:
         policy_from_dict(["dsq"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"\.toml or \.json"):
         load_policy_file(tmp_path / "p.yaml")
+
+
+def test_cli_reports_bad_policy_in_one_line(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('kind = "dsq"\nstages = [["bfp8","bfp8","bfp8","bfp8"], ["bfp4","bfp4","bfp4","bfp4"]]\n')
+    for policy, match in ((str(bad), "precision must never decrease"), ("nope", "unknown policy 'nope'")):
+        proc = subprocess.run([sys.executable, "-m", "sim.cli", "roofline", "--workload", "transformer-iwslt",
+                               "--hw", "edge-npu", "--policy", policy], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr
