@@ -30,7 +30,7 @@ def run(quick: bool = False) -> str:
     x = rng.standard_normal((n // 1024, 1024)).astype(np.float32)
     rows = []
     for name in FORMATS:
-        times = {r: _best_seconds(lambda r=r: quantize(x, name, rounding=r, rng=rng), repeats)
+        times = {r: _best_seconds(lambda r=r, name=name: quantize(x, name, rounding=r, rng=rng), repeats)
                  for r in ("nearest", "stochastic")}
         rows.append(f"| {name} | {times['nearest'] * 1e3:.2f} | {n / times['nearest'] / 1e6:.0f} | "
                     f"{times['stochastic'] * 1e3:.2f} | {n / times['stochastic'] / 1e6:.0f} |")
