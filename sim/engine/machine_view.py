@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 
 class MachineView:
     """Clock, SRAM budget, array granularity and memoised compute costs of one machine."""
@@ -12,11 +10,16 @@ class MachineView:
         self.machine = machine
         self.name = str(machine.name)
         self.clock_ghz = float(machine.clock_ghz)
-        self.sram_bytes = float(machine.sram_kb) * 1024
-        array = getattr(machine, "array", None)
+        sram = machine.sram
+        self.sram_bytes = float(machine.sram_kb) * 1024  # the pool vector ops stream through
+        # GEMM tiles live in the separate A, B and output buffers
+        self.gemm_buffers_bytes = (float(sram.a_kb) * 1024, float(sram.b_kb) * 1024, float(sram.out_kb) * 1024)
+        array = machine.array
         self.has_array = array is not None
-        rows = int(array.rows) if array is not None else 16
-        cols = int(array.cols) if array is not None else 16
+        if array is not None:
+            rows, cols = int(array.rows), int(array.cols)
+        else:  # a throughput (GPU-like) machine: tiles are multiples of its thread-block tile
+            rows, cols = int(machine.throughput.tile_m), int(machine.throughput.tile_n)
         # tile edges are multiples of the array's rows/cols; K is cut in multiples of the rows too
         self.granule_m, self.granule_n, self.granule_k = rows, cols, rows
         self._gemm: dict[tuple, int] = {}
@@ -25,12 +28,7 @@ class MachineView:
     def gemm_cycles(self, m: int, k: int, n: int, bits_a: int, bits_b: int) -> int:
         key = (m, k, n, bits_a, bits_b)
         if key not in self._gemm:
-            if self.has_array:
-                cycles = int(self.machine.gemm(m, k, n, bits_a, bits_b).compute_cycles)
-            else:  # a roofline-only machine (GPU-like peak table): MACs at the peak rate for these widths
-                per_cycle = float(self.machine.peak_macs_per_s(bits_a, bits_b)) / (self.clock_ghz * 1e9)
-                cycles = math.ceil(m * k * n / per_cycle)
-            self._gemm[key] = cycles
+            self._gemm[key] = int(self.machine.gemm(m, k, n, bits_a, bits_b).compute_cycles)
         return self._gemm[key]
 
     def vector_cycles(self, kind: str, elements: int) -> int:

@@ -145,7 +145,7 @@ def _plan_gemm_op(trace, index, config, mv: MachineView, bases, max_steps) -> Op
     batch, m, k, n = _fold_batch(trace, op)
     ta, tb = (trace.tensors[o.tensor] for o in op.inputs[:2])
     fa, fb = _format(config, op.inputs[0].point, ta.role), _format(config, op.inputs[1].point, tb.role)
-    tiling = plan_gemm(m, k, n, fa.bits_per_element, fb.bits_per_element, mv.sram_bytes,
+    tiling = plan_gemm(m, k, n, fa.bits_per_element, fb.bits_per_element, mv.gemm_buffers_bytes,
                        mv.granule_m, mv.granule_k, mv.granule_n, batch)
     accesses = [_access(trace, config, op.inputs[0], False, bases, tiling.a_reads),
                 _access(trace, config, op.inputs[1], False, bases, tiling.b_reads)]
@@ -154,11 +154,17 @@ def _plan_gemm_op(trace, index, config, mv: MachineView, bases, max_steps) -> Op
     bits = (int(fa.mult_bits), int(fb.mult_bits))
 
     # compute: every distinct tile shape costs what the machine's array model says
+    # compute: on an array every distinct tile shape costs what the array model says; a throughput (GPU-like)
+    # machine spreads one tile over all its units only when the tile is the whole GEMM, so there each tile gets
+    # its MAC share of the whole GEMM's time
+    whole = None if mv.has_array else mv.gemm_cycles(m, k, n, *bits)
     shape_cycles = {}
     for sm, cm in edge_counts(m, tiling.tm):
         for sk, ck in edge_counts(k, tiling.tk):
             for sn, cn in edge_counts(n, tiling.tn):
-                shape_cycles[(sm, sk, sn)] = (cm * ck * cn * batch, mv.gemm_cycles(sm, sk, sn, *bits))
+                cyc = mv.gemm_cycles(sm, sk, sn, *bits) if whole is None else math.ceil(whole * sm * sk * sn /
+                                                                                        (m * k * n))
+                shape_cycles[(sm, sk, sn)] = (cm * ck * cn * batch, cyc)
     total_cycles = sum(c * cyc for c, cyc in shape_cycles.values())
 
     if tiling.tiles <= max_steps:

@@ -25,14 +25,18 @@ COMPUTE_UNITS = ("array", "vector")
 @dataclass(frozen=True)
 class EngineOptions:
     """Knobs of the replay. `max_steps` caps simulated steps per op (identical tiles are merged beyond it);
-    `overlap=False` runs ops strictly one after another in trace order."""
+    `overlap=False` runs ops strictly one after another in trace order; `compute_scale` divides every compute
+    duration (a what-if: a huge value is unbounded compute)."""
 
     max_steps: int = 32
     overlap: bool = True
+    compute_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if not self.compute_scale > 0:
+            raise ValueError(f"compute_scale must be positive, got {self.compute_scale}")
 
 
 class Replay:
@@ -50,13 +54,15 @@ class Replay:
 
     # ---- processes ---------------------------------------------------------------------------------------------
     def _dma(self, engine: str, transfers, is_write: bool, label: str):
+        """Move one step's transfers; the DMA engine is busy for the whole batch."""
         unit = self.units[engine]
-        for t in transfers:
+        if self.dram.shared_bus:  # the DRAM bus already serialises every transfer: no separate engine queue
+            start, end = yield from self.dram.transfer(transfers, is_write, label)
+        else:
             with unit.resource.request() as req:
                 yield req
-                start = self.env.now
-                yield from self.dram.transfer(t.addr, t.nbytes, is_write, label)
-            unit.log(start, self.env.now, label)
+                start, end = yield from self.dram.transfer(transfers, is_write, label)
+        unit.log(start, end, label)
 
     def _loader(self, plan: OpPlan, steps: list[Step], loaded, computed):
         for i, step in enumerate(steps):
@@ -87,6 +93,7 @@ class Replay:
         loaded = [env.event() for _ in range(n)]
         computed = [env.event() for _ in range(n)]
         stored = [env.event() for _ in range(n)]
+        scale = self.options.compute_scale
         with unit.resource.request() as req:
             yield req
             start = env.now
@@ -98,7 +105,7 @@ class Replay:
                     yield stored[i - 2]  # both output buffers still draining
                 if step.cycles:
                     t0 = env.now
-                    yield env.timeout(step.cycles)
+                    yield env.timeout(step.cycles if scale == 1 else step.cycles / scale)
                     unit.log(t0, env.now, plan.name)
                 computed[i].succeed()
             compute_end = env.now
@@ -106,7 +113,7 @@ class Replay:
         self.records.append({
             "index": plan.index, "name": plan.name, "kind": plan.kind, "phase": plan.phase, "layer": plan.layer,
             "unit": plan.unit, "ready_cycle": ready, "start_cycle": start, "compute_end_cycle": compute_end,
-            "end_cycle": env.now, "compute_cycles": plan.compute_cycles,
+            "end_cycle": env.now, "compute_cycles": plan.compute_cycles / scale if scale != 1 else plan.compute_cycles,
             "read_bytes": sum(a.total_bytes for a in plan.accesses if not a.is_write),
             "write_bytes": sum(a.total_bytes for a in plan.accesses if a.is_write),
             "tiles": plan.tiles, "steps": n,
@@ -118,6 +125,7 @@ class Replay:
         for plan in self.plans:
             self.env.process(self._op(plan))
         self.env.run()
+        self.events = self.env.events_scheduled
         if len(self.records) != len(self.plans):
             raise RuntimeError(f"replay deadlocked: {len(self.records)} of {len(self.plans)} ops finished")
         if isinstance(self.dram, TransactionDramPort):
@@ -188,6 +196,6 @@ def run_replay(trace, machine_view, config, plans: list[OpPlan], fidelity: str, 
         macs=int(counts.macs), arith_bitops=int(counts.arith_bitops), dram_bytes=read_b + write_b,
         read_bytes=read_b, write_bytes=write_b, bytes_by_role=by_role, bytes_by_point=by_point, busy=busy,
         stall_cycles=stall_breakdown(compute_iv, replay.dram.intervals, cycles),
-        events=replay.env.events_scheduled + replay.dram.model_events, wall_s=time.perf_counter() - wall0,
+        events=replay.events + replay.dram.model_events, wall_s=time.perf_counter() - wall0,
         ops=ops, intervals=intervals,
     )

@@ -7,13 +7,15 @@ B is re-read once per m tile. Order "n" is the mirror image. The plan with the l
 ties go to fewer (larger) tiles. When everything fits (one tile), traffic is the minimal A + B + C.
 
 SRAM budget: two buffers each of the A and B tiles (the next tile streams in while the current one computes) plus two
-fp32 accumulator tiles (one accumulates while the previous one drains to DRAM).
+fp32 accumulator tiles (one accumulates while the previous one drains to DRAM). The budget is either one pool of
+bytes or separate (A, B, output) buffers, as a machine's `SramSpec` defines them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 ACC_BYTES = 4  # partial sums accumulate in fp32 in SRAM
 
@@ -55,7 +57,20 @@ class GemmTiling:
 
 def sram_need_bytes(tm: int, tk: int, tn: int, a_bits: float, b_bits: float) -> float:
     """Double-buffered A and B tiles plus double-buffered fp32 accumulators."""
-    return 2 * (tm * tk * a_bits + tk * tn * b_bits) / 8 + 2 * tm * tn * ACC_BYTES
+    return sum(buffer_need_bytes(tm, tk, tn, a_bits, b_bits))
+
+
+def buffer_need_bytes(tm: int, tk: int, tn: int, a_bits: float, b_bits: float) -> tuple[float, float, float]:
+    """(A, B, output) buffer bytes of a double-buffered tile."""
+    return 2 * tm * tk * a_bits / 8, 2 * tk * tn * b_bits / 8, 2 * tm * tn * ACC_BYTES
+
+
+def fits(tm: int, tk: int, tn: int, a_bits: float, b_bits: float, sram: float | tuple[float, float, float]) -> bool:
+    """Whether the double-buffered tile fits one pool of `sram` bytes or separate (A, B, output) buffers."""
+    need = buffer_need_bytes(tm, tk, tn, a_bits, b_bits)
+    if isinstance(sram, tuple):
+        return all(n <= cap for n, cap in zip(need, sram, strict=True))
+    return sum(need) <= sram
 
 
 def _candidates(dim: int, granule: int) -> list[int]:
@@ -75,9 +90,11 @@ def reads_for(order: str, nm: int, nk: int, nn: int) -> tuple[int, int]:
     return (1 if (nk == 1 and nm == 1) else nn), (1 if nk == 1 else nm)
 
 
-def plan_gemm(m: int, k: int, n: int, a_bits: float, b_bits: float, sram_bytes: float,
+@lru_cache(maxsize=4096)  # a trace repeats a handful of GEMM shapes per layer
+def plan_gemm(m: int, k: int, n: int, a_bits: float, b_bits: float, sram_bytes: float | tuple[float, float, float],
               granule_m: int = 1, granule_k: int = 1, granule_n: int = 1, batch: int = 1) -> GemmTiling:
-    """The least-traffic tiling of `A[m,k] x B[k,n]` whose double-buffered tiles fit in `sram_bytes`."""
+    """The least-traffic tiling of `A[m,k] x B[k,n]` whose double-buffered tiles fit in `sram_bytes` (one pool or
+    (A, B, output) buffers)."""
     if min(m, k, n, batch) <= 0:
         raise ValueError(f"GEMM dimensions must be positive, got batch={batch} m={m} k={k} n={n}")
     a_total, b_total = m * k * a_bits, k * n * b_bits
@@ -87,7 +104,7 @@ def plan_gemm(m: int, k: int, n: int, a_bits: float, b_bits: float, sram_bytes: 
         for tm in _candidates(m, granule_m):
             nm = -(-m // tm)
             for tn in _candidates(n, granule_n):
-                if sram_need_bytes(tm, tk, tn, a_bits, b_bits) > sram_bytes:
+                if not fits(tm, tk, tn, a_bits, b_bits, sram_bytes):
                     continue
                 nn = -(-n // tn)
                 for order in ("m", "n"):
@@ -98,7 +115,8 @@ def plan_gemm(m: int, k: int, n: int, a_bits: float, b_bits: float, sram_bytes: 
     if best is None:
         tm, tk, tn = min(m, granule_m), min(k, granule_k), min(n, granule_n)
         need_kb = sram_need_bytes(tm, tk, tn, a_bits, b_bits) / 1024
-        raise ValueError(f"SRAM of {sram_bytes / 1024:g} KB cannot hold the smallest double-buffered GEMM tile "
+        have_kb = (sum(sram_bytes) if isinstance(sram_bytes, tuple) else sram_bytes) / 1024
+        raise ValueError(f"SRAM of {have_kb:g} KB cannot hold the smallest double-buffered GEMM tile "
                          f"({tm}x{tk}x{tn} needs {need_kb:.1f} KB); use a larger --sram-kb")
     return best[1]
 
