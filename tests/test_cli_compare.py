@@ -99,3 +99,25 @@ def test_presets_lists_every_registry():
     assert text.returncode == 0, text.stderr
     n_entries = sum(len(v) for v in out.values())
     assert len(text.stdout.splitlines()) == n_entries + len(out)  # one line each plus one heading per kind
+
+
+def test_compare_recorded_timeline(hw, tmp_path):
+    """--timeline replaces the schedule by the recorded fractions: 25% of steps at bfp4, 75% at bf16."""
+    from hwmodels.machine import get_machine
+    from sim.policy import Timeline
+    from sim.precision import PrecisionConfig
+    from sim.roofline import roofline
+    from workloads import resolve_workload
+
+    lo, hi = PrecisionConfig.uniform("bfp4"), PrecisionConfig.uniform("bf16")
+    path = tmp_path / "timeline.json"
+    Timeline(400, [(0, lo), (100, hi)]).save(path)
+    proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "fp32,dsq", "--timeline", str(path),
+                  "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)["rows"][1]
+    trace, machine = resolve_workload(WORKLOAD), get_machine(hw)
+    t_lo, t_hi = (roofline(trace, machine, c) for c in (lo, hi))
+    assert row["policy"] == "dsq"
+    assert row["time_lower_bound_s"] == pytest.approx(0.25 * t_lo.time_lower_bound_s + 0.75 * t_hi.time_lower_bound_s)
+    assert row["dram_bytes"] == pytest.approx(0.25 * t_lo.counts.dram_bytes + 0.75 * t_hi.counts.dram_bytes, abs=1)

@@ -188,3 +188,13 @@ def test_every_command_rejects_zero_batch(command, hw, capsys):
     if args is None:
         pytest.skip(f"{command} has required arguments with no generic valid value")
     assert_bad(dsqsim_in_process(capsys, *args), "--batch")
+
+
+def test_timeline_needs_a_policy_when_ambiguous(hw, tmp_path):
+    from sim.policy import Timeline
+    from sim.precision import PrecisionConfig
+
+    path = tmp_path / "tl.json"
+    Timeline.constant(PrecisionConfig.uniform("bf16"), 10).save(path)
+    assert_bad(dsqsim("compare", "--workload", "tiny-lm", "--hw", hw, "--policies", "dsq,cyclic",
+                      "--timeline", str(path)), "POLICY=FILE")

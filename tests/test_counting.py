@@ -72,3 +72,36 @@ def test_bfp4_stores_4_5_bits_per_element():
 def test_fixed16_costs_256_bitops_per_mac():
     c = count(linear_trace(), PrecisionConfig.uniform("fixed16"))
     assert c.arith_bitops == 256 * c.macs
+
+
+def test_preset_trace_precision_scaling():
+    """On a real trace: halving the width of q0..q3 halves their bytes; master weights and optimizer state do not
+    move; every GEMM operand is at a DSQ point, so uniform formats cost mult_bits^2 per MAC."""
+    from workloads import resolve_workload
+
+    trace = resolve_workload("tiny-lm")
+    fp32 = count(trace, PrecisionConfig.uniform("fp32"))
+    bf16 = count(trace, PrecisionConfig.uniform("bf16"))
+    assert fp32.macs == bf16.macs == trace.total_macs > 0
+    assert fp32.arith_bitops == 24 * 24 * fp32.macs and bf16.arith_bitops == 8 * 8 * bf16.macs
+    for p in ("q0", "q1", "q2", "q3"):
+        assert fp32.bytes_by_point[p] > 0
+        assert bf16.bytes_by_point[p] * 2 == fp32.bytes_by_point[p]
+    keep = ["weight", "optimizer_state"]
+    for c in (fp32, bf16):
+        assert sum(c.bytes_by_point.values()) == sum(c.bytes_by_role.values()) == c.dram_bytes
+    fixed = [c.accesses[(c.accesses["point"] == "other") & c.accesses["role"].isin(keep)]["bytes"].sum()
+             for c in (fp32, bf16)]
+    assert fixed[0] == fixed[1] > 0
+
+
+def test_stash_bytes_follow_q1():
+    from workloads import resolve_workload
+
+    trace = resolve_workload("tiny-lm")
+    c = count(trace, PrecisionConfig(q0="bf16", q1="bfp4", q2="bf16", q3="fp32"))
+    stash = c.accesses[c.accesses["role"] == "stashed_activation"]
+    assert len(stash) > 0 and (stash["point"] == "q1").all() and (stash["fmt"] == "bfp4").all()
+    # Each stash is written once and read at least once; 4.5 bits per element.
+    assert (stash["bytes"] * 8 == stash["elements"] * 4.5).all()
+    assert set(stash[stash["direction"] == "write"]["tensor"]) == set(stash[stash["direction"] == "read"]["tensor"])
