@@ -1,9 +1,16 @@
-"""DRAM models validated against DRAMSim3: specs and presets, a transaction-level SimPy model, a bulk-transfer model.
+"""DRAM models validated against DRAMSim3: specs and presets, a transaction-level model (SimPy), a bulk model.
 
 Public API:
-    DramSpec, get_dram, list_drams, dram_aliases      -- organisation/timing presets (TOML), see spec.py
+    DramSpec, get_dram, list_drams, dram_aliases     organisation/timing presets (TOML); spec.py
+    DramSystem                                       cycle-level controllers + in-order front end; system.py
+    TransactionDram                                  SimPy adapter: access(addr, nbytes, is_write) -> event
+    run_bench, BenchResult, PATTERNS                 the DRAMSim3 reference methodology (`dsqsim dram-bench`)
 """
 
+from hwmodels.dram.bench import PATTERNS, BenchResult, run_bench
 from hwmodels.dram.spec import DramSpec, dram_aliases, get_dram, list_drams
+from hwmodels.dram.system import DramSystem
+from hwmodels.dram.transaction import TransactionDram
 
-__all__ = ["DramSpec", "dram_aliases", "get_dram", "list_drams"]
+__all__ = ["PATTERNS", "BenchResult", "DramSpec", "DramSystem", "TransactionDram", "dram_aliases", "get_dram",
+           "list_drams", "run_bench"]
