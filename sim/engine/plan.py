@@ -2,8 +2,8 @@
 
 A step is one SRAM-sized tile (GEMM) or chunk (vector op), or a group of consecutive identical-enough tiles merged
 into one step of summed bytes and cycles when an op has more than `max_steps` tiles (so wall time grows with
-ops x steps, never with cycles). Every operand access moves the tensor at the packed size of its format
-(`NumberFormat.storage_bytes`, rounded up to whole bytes per access); GEMM re-reads from tiling multiply it.
+ops x steps, never with cycles). Every operand access moves the tensor at the packed size of its format, rounded up
+to whole bytes (`sim.counting.access_bytes`, as the counting counts it); GEMM re-reads from tiling multiply it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sim.counting import GEMM_KINDS, OTHER_POINT
+from sim.counting import GEMM_KINDS, OTHER_POINT, access_bytes
 from sim.engine.machine_view import MachineView
 from sim.engine.tiling import GemmTiling, edge_counts, plan_gemm, split_total
 
@@ -85,11 +85,6 @@ def _access(trace, config, operand, is_write: bool, bases: dict[str, int], reads
     size = access_bytes(t.elements, fmt)
     return Access(t.name, t.role, operand.point or OTHER_POINT, fmt.name, is_write, bases[t.name], size,
                   size * reads)
-
-
-def access_bytes(elements: int, fmt) -> int:
-    """Whole bytes moved for one access: the format's packed size (shared exponents included), rounded up."""
-    return math.ceil(round(fmt.storage_bytes(int(elements)), 6))
 
 
 @lru_cache(maxsize=4096)
