@@ -1,0 +1,1 @@
+"""Vendored data files (see README.md here for provenance)."""
