@@ -43,8 +43,9 @@ BFP_DEFAULT_BLOCK = 16
 class NumberFormat:
     """A number format. The first five fields are the contract (docs/architecture.md); the rest parametrise
     the quantizer: ``exp_bits``/``man_bits`` describe the element (float: exponent and fraction bits; fixed, bfp,
-    mxint: 0 and the magnitude bits), ``emax`` the element's largest exponent (mx scale), ``scale_bits`` the shared
-    exponent width."""
+    mxint: 0 and the magnitude bits), ``emax`` the element's largest exponent (mx scale), ``max_value`` the largest
+    element magnitude (block formats: in units of the shared power of two, so bfp4 1.75 and mxint8 127/64; fixed: 0,
+    set per tensor), ``scale_bits`` the shared exponent width."""
 
     name: str
     family: str  # "float" | "fixed" | "bfp" | "mx"
@@ -118,7 +119,7 @@ def _bfp(bits: int, block: int) -> NumberFormat:
         raise ValueError(f"bfp block size must be 1..4096, got {block}")
     name = f"bfp{bits}" if block == BFP_DEFAULT_BLOCK else f"bfp{bits}_b{block}"
     return NumberFormat(name, "bfp", bits + SCALE_BITS / block, bits, block, 0, bits - 1, 0,
-                        float(2 ** (bits - 1) - 1), SCALE_BITS)
+                        (2 ** (bits - 1) - 1) / 2 ** (bits - 2), SCALE_BITS)
 
 
 def get_format(name: str | NumberFormat) -> NumberFormat:

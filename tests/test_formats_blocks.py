@@ -127,3 +127,10 @@ def test_nonfinite_element_poisons_only_its_block() -> None:
         for k in range(64 // b):
             blk = q[k * b:(k + 1) * b]
             assert np.isnan(blk).all() if k in poisoned else np.array_equal(blk, np.ones(b))
+
+
+def test_mxint8_is_bfp8_with_blocks_of_32() -> None:
+    rng = np.random.default_rng(12)
+    x = heavy_tailed(rng, (8, 96))
+    np.testing.assert_array_equal(quantize(x, "mxint8"), quantize(x, "bfp8_b32"))
+    assert get_format("mxint8").max_value == get_format("bfp8_b32").max_value == 127 / 64
