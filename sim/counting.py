@@ -46,11 +46,11 @@ class Counts:
     macs: int
     flops: int
     arith_bitops: int
-    dram_bytes: float
-    read_bytes: float
-    write_bytes: float
-    bytes_by_role: dict[str, float]
-    bytes_by_point: dict[str, float]
+    dram_bytes: int
+    read_bytes: int
+    write_bytes: int
+    bytes_by_role: dict[str, int]
+    bytes_by_point: dict[str, int]
     ops: pd.DataFrame = field(repr=False)
     accesses: pd.DataFrame = field(repr=False)
 
@@ -112,15 +112,16 @@ def count(trace, config: PrecisionConfig) -> Counts:
         })
     ops = pd.DataFrame(rows, columns=["op_index", "name", "kind", "phase", "layer", "macs", "flops",
                                       "bits_a", "bits_b", "arith_bitops"])
+    ops["layer"] = ops["layer"].astype("Int64")  # None for ops outside a layer (embedding, loss, optimizer)
     n_ops = len(ops)
     by_dir = acc.pivot_table(index="op_index", columns="direction", values="bytes", aggfunc="sum", fill_value=0)
-    ops["read_bytes"] = by_dir.get("read", pd.Series(dtype="float64")).reindex(range(n_ops), fill_value=0).to_numpy()
-    ops["write_bytes"] = by_dir.get("write", pd.Series(dtype="float64")).reindex(range(n_ops), fill_value=0).to_numpy()
+    ops["read_bytes"] = by_dir.get("read", pd.Series(dtype="int64")).reindex(range(n_ops), fill_value=0).to_numpy()
+    ops["write_bytes"] = by_dir.get("write", pd.Series(dtype="int64")).reindex(range(n_ops), fill_value=0).to_numpy()
     ops["dram_bytes"] = ops["read_bytes"] + ops["write_bytes"]
     by_pt = acc.pivot_table(index="op_index", columns="point", values="bytes", aggfunc="sum", fill_value=0)
     for p in (*DSQ_POINTS, OTHER_POINT):
-        col = by_pt[p] if p in by_pt.columns else pd.Series(dtype="float64")
-        ops[f"bytes_{p}"] = col.reindex(range(n_ops), fill_value=0).to_numpy().astype("float64")
+        col = by_pt[p] if p in by_pt.columns else pd.Series(dtype="int64")
+        ops[f"bytes_{p}"] = col.reindex(range(n_ops), fill_value=0).to_numpy().astype("int64")
 
     role_sums = acc.groupby("role")["bytes"].sum()
     point_sums = acc.groupby("point")["bytes"].sum()
@@ -129,11 +130,11 @@ def count(trace, config: PrecisionConfig) -> Counts:
         macs=int(ops["macs"].sum()),
         flops=int(ops["flops"].sum()),
         arith_bitops=int(ops["arith_bitops"].sum()),
-        dram_bytes=float(acc["bytes"].sum()),
-        read_bytes=float(ops["read_bytes"].sum()),
-        write_bytes=float(ops["write_bytes"].sum()),
-        bytes_by_role={str(r): float(v) for r, v in role_sums.items()},
-        bytes_by_point={p: float(point_sums.get(p, 0.0)) for p in (*DSQ_POINTS, OTHER_POINT)},
+        dram_bytes=int(acc["bytes"].sum()),
+        read_bytes=int(ops["read_bytes"].sum()),
+        write_bytes=int(ops["write_bytes"].sum()),
+        bytes_by_role={str(r): int(v) for r, v in role_sums.items()},
+        bytes_by_point={p: int(point_sums.get(p, 0)) for p in (*DSQ_POINTS, OTHER_POINT)},
         ops=ops,
         accesses=acc,
     )

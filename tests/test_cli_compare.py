@@ -11,6 +11,10 @@ from sim.roofline import COMPARE_COLUMNS
 WORKLOAD = "tiny-lm"
 
 
+def _reject(token: str):
+    raise AssertionError(f"non-standard JSON constant {token}")
+
+
 def dsqsim(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, timeout=300)
 
@@ -68,7 +72,7 @@ def test_roofline_json_and_plot(hw, tmp_path):
     proc = dsqsim("roofline", "--workload", WORKLOAD, "--hw", hw, "--policy", "bfp8", "--json",
                   "--plot", str(tmp_path / "roof"))
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = json.loads(proc.stdout, parse_constant=_reject)  # strict JSON: no NaN or Infinity
     assert out["time_lower_bound_s"] >= max(out["compute_time_s"], out["memory_time_s"]) * (1 - 1e-12)
     assert sum(op["time_s"] for op in out["ops"]) == pytest.approx(out["time_lower_bound_s"])
     assert sum(op["dram_bytes"] for op in out["ops"]) == pytest.approx(out["dram_bytes"])

@@ -35,9 +35,22 @@ def _table(result, top: int) -> str:
     return "\n".join(lines)
 
 
+def _json_records(frame) -> list[dict]:
+    """Rows as dicts, with missing values and infinities (an op with no DRAM traffic) as null: strict JSON."""
+    import math
+
+    import pandas as pd
+
+    def clean(v):
+        if v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
+            return None
+        return v
+
+    return [{k: clean(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
+
+
 def run(args: argparse.Namespace) -> int:
     from hwmodels.machine import get_machine
-
     from sim.commands.common import load_workload
     from sim.policy import get_policy
     from sim.roofline import roofline
@@ -62,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         out = {"workload": result.workload, "hw": result.machine, "policy": policy.name, "step": args.step,
                **result.summary(), "overlapped_bound_s": result.overlapped_bound_s, "plots": written,
                "roofs": [r.__dict__ for r in result.roofs],
-               "ops": result.ops.drop(columns=["op_index"]).to_dict(orient="records")}
+               "ops": _json_records(result.ops.drop(columns=["op_index"]))}
         print_json(out)
         return 0
     c = result.counts
