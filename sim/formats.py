@@ -18,8 +18,8 @@ Families
 
 Blocks (and, for fixed, the whole tensor) holding a NaN or +-inf become all NaN: the shared scale is undefined.
 An all-zero block stays zero. A length not divisible by the block size gets a shorter last block.
-Stochastic rounding adds U[0, 1) (in float64) to the value in units of its step and floors: unbiased except where it
-saturates.
+Stochastic rounding rounds the value (in units of its step) up with probability equal to its fraction, drawn as a
+float64 uniform (bf16: random low bits of the pattern): unbiased except where it saturates.
 """
 
 from __future__ import annotations
@@ -177,54 +177,62 @@ def _pow2(e: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def _round(v: np.ndarray, rounding: str, rng: np.random.Generator | None) -> np.ndarray:
-    """Round ``v`` (a temporary, values in units of their step) to integers in place and return it."""
+    """Round ``v`` (a temporary, values in units of their step; overwritten) to integers and return them.
+    Stochastic: up with probability equal to the fraction, compared against a float64 uniform (bias < 2**-50)."""
     if rounding == "nearest":
         return np.rint(v, out=v)  # ties to even
-    u = rng.random(v.shape)  # float64: v + u is exact to ~2**-50 of a step, so floor(v + u) is unbiased
-    u += v
-    v[...] = np.floor(u, out=u)
-    return v
+    down = np.floor(v)
+    v -= down  # the fraction, exact
+    down += rng.random(v.shape) < v
+    return down
 
 
-def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
-    """Round v to the float element type ``fmt`` with gradual underflow, saturating finite values to +-max.
+def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng, original: np.ndarray | None = None,
+                 ) -> np.ndarray:
+    """Round ``v`` (a contiguous temporary, overwritten) to the float element type ``fmt`` with gradual underflow,
+    saturating finite values to +-max; ``original``'s inf and NaN are copied through.
 
     The step at each element is 2**(E - man_bits) with E = floor(log2|v|) clamped to [emin, emax + 1] (below emin
     the subnormal step is fixed; above emax + 1 everything saturates anyway). Nearest: one float addition of
     M = 1.5 * 2**(E - man_bits + frac_bits), whose ulp is that step, rounds v ties-to-even (M is an even multiple
     of the step and |v| < M / 2), and subtracting M is exact. When the element shares the working type's exponent
-    range (bf16 from float32) rounding the bit pattern is simpler and also exact for subnormals. Stochastic: floor
-    of v / step + U[0, 1) in float64. Few temporaries on purpose: fresh 4 MB buffers cost page faults.
+    range (bf16 from float32) rounding the bit pattern is simpler and also exact for subnormals. Stochastic: v / step
+    rounded up with probability equal to its fraction. In place on purpose: fresh 4 MB buffers cost page faults.
     """
     dtype, uint, frac_bits, bias = _work_dtype(v)
-    v = np.ascontiguousarray(v)
     bits = v.view(uint)
-    if rounding == "nearest" and fmt.emin == 1 - bias:
-        drop = frac_bits - fmt.man_bits
-        q_bits = bits >> drop
-        q_bits &= uint(1)
-        q_bits += uint((1 << (drop - 1)) - 1)
-        q_bits += bits
-        q_bits &= ~uint((1 << drop) - 1)
-        q = q_bits.view(dtype)
+    drop = frac_bits - fmt.man_bits
+    if fmt.emin == 1 - bias:  # bf16 from float32: round the bit pattern (a carry bumps the exponent)
+        if rounding == "nearest":
+            carry = bits >> drop
+            carry &= uint(1)
+            carry += uint((1 << (drop - 1)) - 1)
+        else:
+            carry = rng.integers(0, 1 << drop, size=v.shape, dtype=uint)  # exact: up with P = dropped fraction
+        bits += carry
+        bits &= ~uint((1 << drop) - 1)
+        q = v
     else:
         exp_field = bits & uint(2 * bias + 1 << frac_bits)  # biased exponent, in place in the bit pattern
-        np.clip(exp_field, uint(fmt.emin + bias << frac_bits), uint(fmt.emax + 1 + bias << frac_bits), out=exp_field)
+        np.maximum(exp_field, uint(fmt.emin + bias << frac_bits), out=exp_field)
+        np.minimum(exp_field, uint(fmt.emax + 1 + bias << frac_bits), out=exp_field)
         if rounding == "nearest":
-            exp_field += uint((frac_bits - fmt.man_bits << frac_bits) + (1 << frac_bits - 1))  # M's bit pattern
+            exp_field += uint((drop << frac_bits) + (1 << frac_bits - 1))  # M's bit pattern
             magic = exp_field.view(dtype)
-            q = v + magic
-            q -= magic
+            v += magic
+            v -= magic
+            q = v
         else:
-            e = (exp_field >> frac_bits).astype(np.int64) - bias - fmt.man_bits  # log2 of the step
-            step = ((e + 1023) << 52).astype(np.uint64).view(np.float64)
-            q = _round(v / step, rounding, rng)  # float64 in, float64 out
+            exp_field -= uint(fmt.man_bits << frac_bits)  # 2**(E - man_bits), a normal number here
+            step = exp_field.view(dtype)
+            v /= step
+            q = _round(v, rounding, rng)
             q *= step
-            q = q.astype(dtype)
     np.clip(q, -fmt.max_value, fmt.max_value, out=q)
-    nonfinite = ~np.isfinite(v)
-    if nonfinite.any():
-        q[nonfinite] = v[nonfinite]  # inf and NaN pass through
+    if original is not None:
+        nonfinite = ~np.isfinite(original)
+        if nonfinite.any():
+            q[nonfinite] = original[nonfinite]  # inf and NaN pass through
     return q
 
 
@@ -243,34 +251,36 @@ def _unblocked(q: np.ndarray, lead: tuple[int, ...], length: int, axis: int) -> 
     return np.moveaxis(q, -1, axis)
 
 
-def _block_amax(xb: np.ndarray) -> np.ndarray:
-    """max |x| over the last axis, keepdims; NaN propagates. numpy reduces short last axes slowly, so small blocks
-    take an elementwise maximum over the B strided columns (each op vectorised over all blocks)."""
+def _abs_and_block_amax(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(|xb|, max |x| over the last axis with keepdims); NaN propagates. numpy reduces short last axes slowly, so
+    blocks of up to 16 take an elementwise maximum over their B strided columns (each op spans all blocks)."""
     a = np.abs(xb)
-    if xb.shape[-1] > 64:
-        return np.max(a, axis=-1, keepdims=True)
+    if xb.shape[-1] > 16:
+        return a, np.max(a, axis=-1, keepdims=True)
     amax = a[..., :1].copy()
     for j in range(1, xb.shape[-1]):
         np.maximum(amax, a[..., j:j + 1], out=amax)
-    return amax
+    return a, amax
 
 
 def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
     """Quantize (..., nblocks, block) with one shared exponent per block (bfp and mx)."""
     dtype = xb.dtype.type
-    amax = _block_amax(xb)
+    q, amax = _abs_and_block_amax(xb)  # q: a scratch buffer from here on, holding the result at the end
     bad = ~np.isfinite(amax)
     e = _floor_log2(np.where(bad | (amax == 0), 1, amax).astype(dtype))
     scale_e = np.clip(e - fmt.emax, _SCALE_EXP_MIN, _SCALE_EXP_MAX)
     if fmt.exp_bits == 0:  # bfp and mxint8: sign-magnitude integer codes, step 2**(E - (man_bits - 1))
         step = _pow2(scale_e - (fmt.man_bits - 1), dtype)
-        q = _round(xb / step, rounding, rng)
+        np.divide(xb, step, out=q)
+        q = _round(q, rounding, rng)
         code_max = 2.0**fmt.man_bits - 1
         np.clip(q, -code_max, code_max, out=q)
         q *= step
     else:  # mx float: scale by 2**X (E8M0) and round each element in the element type
         scale = _pow2(scale_e, dtype)
-        q = _round_float(xb / scale, fmt, rounding, rng)
+        np.divide(xb, scale, out=q)
+        q = _round_float(q, fmt, rounding, rng)
         q *= scale
     if bad.any():  # zero blocks need no care: their elements round to zero
         q[np.broadcast_to(bad, q.shape)] = np.nan
@@ -326,7 +336,7 @@ def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, rng) -> np.ndarray
     if fmt.family == "float":
         if fmt.name == "fp32" and x.dtype == np.float32:
             return x.reshape(shape).copy()
-        out = _round_float(x, fmt, rounding, rng)
+        out = _round_float(np.array(x, order="C"), fmt, rounding, rng, original=x)
     elif fmt.family == "fixed":
         out = _quantize_fixed(x, fmt, rounding, rng)
     else:
