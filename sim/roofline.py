@@ -96,6 +96,10 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
             compute_s.append(row.macs / p)
             work.append(float(row.macs))
             peak.append(p)
+        elif op.kind in GEMM_KINDS:  # a degenerate GEMM with no MACs: nothing to compute
+            compute_s.append(0.0)
+            work.append(0.0)
+            peak.append(float("nan"))
         else:
             elements = _op_elements(trace, op)
             cycles = int(machine.vector_cycles(op.kind, elements)) if elements else 0

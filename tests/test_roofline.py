@@ -119,3 +119,23 @@ def test_counts_reused():
     trace = linear_trace()
     c = count(trace, MIXED)
     assert roofline(trace, ToyMachine(), MIXED, counts=c).counts is c
+
+
+def test_vector_op_by_hand():
+    """A GELU over y[32,48] runs on the 64-lane vector unit: 1536 elements -> 24 cycles at 1 GHz."""
+    from workloads import Op, Operand, Tensor
+
+    trace = linear_trace()
+    trace.tensors["h"] = Tensor("h", (32, 48), "activation", None)
+    trace.ops.insert(1, Op("fc.gelu", "elementwise", "forward", 0, (Operand("y", None),), (Operand("h", None),),
+                           0, 8 * 32 * 48))
+    m = ToyMachine()
+    r = roofline(trace, m, PrecisionConfig.uniform("bf16"))
+    gelu = r.ops.set_index("name").loc["fc.gelu"]
+    assert gelu.bits_a == 0 and gelu.arith_bitops == 0
+    assert gelu.compute_s == pytest.approx(24e-9)
+    assert gelu.memory_s == pytest.approx(2 * 1536 * 2 / 100e9)
+    assert gelu.bound == "memory"
+    assert gelu.work_ops == 1536 and gelu.intensity_ops_per_byte == pytest.approx(1536 / 6144)
+    vector = [roof for roof in r.roofs if roof.unit == "op"]
+    assert len(vector) == 1 and vector[0].peak_ops_per_s == pytest.approx(64e9)
