@@ -81,11 +81,11 @@ def speedup_vs_bandwidth(sweep: pd.DataFrame, baseline: str | None = None) -> Fi
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("DRAM bandwidth scale [x the machine's peak]")
         gkey = gkey if isinstance(gkey, tuple) else (gkey,)
-        ax.set_title(", ".join(f"{c}={v}" for c, v in zip(group_cols, gkey, strict=True)) or "all points",
-                     fontsize=9)
+        where = " on ".join(str(g[c].iloc[0]) for c in ("workload", "hw") if c in g and g[c].nunique() == 1)
+        ax.set_title(", ".join(f"{c}={v}" for c, v in zip(group_cols, gkey, strict=True)) or where, fontsize=9)
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel(f"speedup over {baseline} [x, simulated step time]")
-    axes[0][-1].legend(fontsize=8, title="policy", title_fontsize=8)
+    axes[0][-1].legend(fontsize=8, title="policy", title_fontsize=8, loc="best")
     fig.suptitle("Speedup against DRAM bandwidth (low bandwidth = memory-bound)", fontsize=11)
     fig.tight_layout()
     return fig

@@ -19,11 +19,11 @@ def write_study(result: StudyResult, out: Path, trace, machine, report: bool = T
     info = {"schema_version": SCHEMA_VERSION, "kind": "study", "config": asdict(result.config),
             "machine": str(machine.name), "workload": str(trace.workload), "tables": list(TABLES)}
     atomic_write_bytes(out / "study.json", json.dumps(info, indent=1).encode())
-    _rooflines(result, out / "plots", trace, machine)
     result.out_dir = out
     if report:
         from reports.html import write_report
 
+        _rooflines(result, out / "plots", trace, machine)
         result.report_path = write_report(out, out / "report.html")
 
 

@@ -255,7 +255,10 @@ def _resolve(cfg: StudyConfig):
     from sim.policy import get_policy
     from sim.sweep.grid import FIDELITIES
     from workloads import resolve_workload
+    from workloads.reference.tasks import list_tasks
 
+    if cfg.task not in list_tasks():
+        raise ValueError(f"unknown task {cfg.task!r}; choose from {', '.join(list_tasks())}")
     policies = {name: get_policy(name) for name in cfg.policies}
     machine = get_machine(cfg.hw)
     trace = resolve_workload(cfg.workload, batch=cfg.batch, seq_len=cfg.seq_len)

@@ -90,17 +90,21 @@ def run_dask(
             cluster.close()
 
 
-def run_points(
-    fn: PointFn, points: Sequence[SweepPoint], executor: str = "local", workers: int = 1, scheduler: str | None = None
-) -> Iterator[tuple[SweepPoint, dict]]:
+def check_executor(executor: str, workers: int, scheduler: str | None) -> None:
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     if workers <= 0:
         raise ValueError(f"workers must be a positive integer, got {workers}")
+    if scheduler and executor != "dask":
+        raise ValueError("--scheduler is only used with --executor dask")
+
+
+def run_points(
+    fn: PointFn, points: Sequence[SweepPoint], executor: str = "local", workers: int = 1, scheduler: str | None = None
+) -> Iterator[tuple[SweepPoint, dict]]:
+    check_executor(executor, workers, scheduler)
     if executor == "dask":
         return run_dask(fn, points, workers, scheduler)
-    if scheduler:
-        raise ValueError("--scheduler is only used with --executor dask")
     if workers == 1 or len(points) <= 1:
         return run_serial(fn, points)
     return run_process_pool(fn, points, workers)

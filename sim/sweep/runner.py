@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.sweep.executors import PointFn, WorkerLost, run_points
+from sim.sweep.executors import PointFn, WorkerLost, check_executor, run_points
 from sim.sweep.grid import AXES, SweepPoint, build_grid
 from sim.sweep.store import SweepStore
 
@@ -47,6 +47,7 @@ def run_sweep(
     rewritten atomically as points finish; `resume=True` reuses every finished point of the same grid. `point_fn`
     replaces the engine-backed point evaluation (it must be picklable for process pools and Dask).
     """
+    check_executor(executor, workers, scheduler)
     points = build_grid(workloads, hws, policies, dram_bw_scales, arrays, sram_kbs, fidelity, batch, seq_len, steps)
     if point_fn is None:
         from sim.sweep.points import evaluate_point, validate_points
