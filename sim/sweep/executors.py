@@ -29,11 +29,14 @@ def run_serial(fn: PointFn, points: Sequence[SweepPoint]) -> Iterator[tuple[Swee
 
 
 def process_context():
-    """fork when this process has no other threads (fast; scripts need no `__main__` guard), else forkserver
-    (forking a process with threads, e.g. a Dask client or a progress-bar monitor, can deadlock)."""
+    """fork when no other Python threads run (fast, and scripts need no `__main__` guard), else forkserver: forking
+    a process whose threads may hold locks (a Dask client, say) can deadlock the child. tqdm's monitor thread only
+    sleeps and is ignored."""
     if not sys.platform.startswith("linux"):
         return multiprocessing.get_context()
-    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
+    return multiprocessing.get_context("forkserver" if others else "fork")
 
 
 def run_process_pool(fn: PointFn, points: Sequence[SweepPoint], workers: int) -> Iterator[tuple[SweepPoint, dict]]:
