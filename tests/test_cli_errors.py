@@ -147,10 +147,11 @@ def _commands_with(option: str) -> list[str]:
                   if any(option in a.option_strings for a in p._actions))
 
 
-def _filled_args(command: str, hw: str, **over: str) -> list[str] | None:
+def _filled_args(command: str, hw: str, out_dir=None, **over: str) -> list[str] | None:
     """The command with its required options filled with valid values (then overridden), or None if unknown."""
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
-    valid = {"--workload": "tiny-lm", "--hw": hw, "--policy": "bf16", "--policies": "bf16"}
+    valid = {"--workload": "tiny-lm", "--hw": hw, "--policy": "bf16", "--policies": "bf16", "--m": "16",
+             "--k": "16", "--n": "16", "--task": "numwords", "--out": str(out_dir or "unused-out-dir")}
     args = [command]
     for action in sub.choices[command]._actions:
         if not action.required:
@@ -198,3 +199,11 @@ def test_timeline_needs_a_policy_when_ambiguous(hw, tmp_path):
     Timeline.constant(PrecisionConfig.uniform("bf16"), 10).save(path)
     assert_bad(dsqsim("compare", "--workload", "tiny-lm", "--hw", hw, "--policies", "dsq,cyclic",
                       "--timeline", str(path)), "POLICY=FILE")
+
+
+@pytest.mark.parametrize("command", _commands_with("--policy"))
+def test_every_command_rejects_unknown_policy(command, hw, capsys, tmp_path):
+    args = _filled_args(command, hw, out_dir=tmp_path / "out", **{"--policy": "warp-drive"})
+    if args is None:
+        pytest.skip(f"{command} has required arguments with no generic valid value")
+    assert_bad(dsqsim_in_process(capsys, *args), "warp-drive")
