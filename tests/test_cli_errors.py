@@ -207,3 +207,4 @@ def test_every_command_rejects_unknown_policy(command, hw, capsys, tmp_path):
     if args is None:
         pytest.skip(f"{command} has required arguments with no generic valid value")
     assert_bad(dsqsim_in_process(capsys, *args), "warp-drive")
+    assert not (tmp_path / "out").exists()  # rejected before anything is written
