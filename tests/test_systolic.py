@@ -203,3 +203,15 @@ def test_large_gemm_is_fast():
     for df in ("os", "ws", "is"):
         systolic_gemm(4, 4, df, 4096, 4096, 4096, sram_kb=1)
     assert time.perf_counter() - t0 < 2.0  # 3 x 1M folds; SCALE-Sim would need days
+
+
+def _wide_cases(count: int, seed: int) -> list[tuple]:
+    rng = random.Random(seed)
+    return [(rng.randint(1, 24), rng.randint(1, 24), rng.choice(("os", "ws", "is")), rng.randint(1, 120),
+             rng.randint(1, 120), rng.randint(1, 120), rng.choice([1, 2, 4, 8])) for _ in range(count)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", _wide_cases(300, seed=17), ids=str)
+def test_dram_reads_match_per_address_buffer_wide(case):
+    test_dram_reads_match_per_address_buffer(case)
