@@ -9,9 +9,10 @@ operand wider than native takes ceil(width/native) passes, so the rate drops bel
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from fractions import Fraction
+
+from hwmodels.compute._checks import positive_int
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,4 @@ class PrecisionLaw:
 
 def check_bits(bits: int, what: str = "operand width") -> int:
     """`bits` as a plain int (numpy integers accepted); ValueError unless a positive integer."""
-    try:
-        value = operator.index(bits)
-    except TypeError:
-        value = None
-    if value is None or isinstance(bits, bool) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer number of bits, got {bits!r}")
-    return value
+    return positive_int(bits, f"{what} (bits)")

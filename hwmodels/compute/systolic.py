@@ -24,6 +24,7 @@ import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
+from hwmodels.compute._checks import positive_int
 from hwmodels.compute.buffer import cyclic_misses, generation_capacity_words, read_misses
 from hwmodels.compute.precision import PrecisionLaw, check_bits
 
@@ -101,9 +102,8 @@ def systolic_gemm(
     operand element read from DRAM once). `law`: precision law of the MACs; None = one product per cycle whatever
     the widths (a plain SCALE-Sim array). `bits_out` defaults to max(bits_a, bits_b).
     """
-    for name, value in (("rows", rows), ("cols", cols), ("m", m), ("k", k), ("n", n)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    rows, cols = positive_int(rows, "rows"), positive_int(cols, "cols")
+    m, k, n = positive_int(m, "m"), positive_int(k, "k"), positive_int(n, "n")
     bits_a, bits_b = check_bits(bits_a, "bits_a"), check_bits(bits_b, "bits_b")
     bits_out = max(bits_a, bits_b) if bits_out is None else check_bits(bits_out, "bits_out")
     per_mac = law.products_per_mac(bits_a, bits_b) if law is not None else Fraction(1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwmodels.compute import DATAFLOWS, GemmResult, PrecisionLaw, ThroughputUnit, VectorUnit, systolic_gemm
+from hwmodels.compute._checks import positive_int
 from hwmodels.compute.precision import check_bits
 from hwmodels.dram import DramSpec
 
@@ -102,12 +103,9 @@ class Machine:
              batch: int = 1) -> GemmResult:
         """`batch` independent A[m,k] x B[k,n] GEMMs, timed on the array (SCALE-Sim-exact) or the throughput model."""
         bits_out = max(check_bits(bits_a, "bits_a"), check_bits(bits_b, "bits_b")) if bits_out is None else bits_out
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
-            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        batch = positive_int(batch, "batch")
         if self.throughput is not None:
-            for key, value in (("m", m), ("k", k), ("n", n)):
-                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                    raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            m, k, n = positive_int(m, "m"), positive_int(k, "k"), positive_int(n, "n")
             return self.throughput.gemm(m, k, n, bits_a, bits_b, bits_out, self.clock_ghz, batch)
         a = self.array
         assert a is not None
