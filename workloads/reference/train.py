@@ -9,6 +9,7 @@ A NaN/Inf loss or gradient stops the run with `TrainingDiverged`; the last good 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import math
 import sys
@@ -98,7 +99,8 @@ def single_blas_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1, user_api="blas"):
+        # Overflow to inf/NaN is caught as divergence by the loop, not printed as warnings.
+        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
             return fn(*args, **kwargs)
 
     return wrapper
@@ -107,12 +109,13 @@ def single_blas_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
 @single_blas_thread
 def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0, out_dir: str | Path = "run",
           resume: bool = False, eval_every: int | None = None, model_config: Any = None,
-          adam: AdamConfig | None = None, progress: bool = True,
+          adam: AdamConfig | None = None, lr: float | None = None, progress: bool = True,
           on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train `task` under `policy` for `steps` steps (task default if None), writing into `out_dir`.
 
-    `resume=True` continues from out_dir's checkpoint (or starts fresh if there is none); without it an existing
-    checkpoint is an error. `on_step(step)` is called after each completed step (tests use it to interrupt a run).
+    `lr` overrides the task's peak learning rate. `resume=True` continues from out_dir's checkpoint (or starts
+    fresh if there is none); without it an existing checkpoint is an error. `on_step(step)` is called after each
+    completed step (tests use it to interrupt a run).
     """
     from sim.policy import Timeline
 
@@ -130,6 +133,10 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
 
     cfg = model_config or task_obj.model_config()
     adam = adam or task_obj.adam_config()
+    if lr is not None:
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"learning rate must be a positive finite number, got {lr}")
+        adam = dataclasses.replace(adam, lr=lr)
     model = Transformer(cfg, seed)
     opt = Adam(model.params, adam, steps)
     data_rng = np.random.default_rng([seed, 2])
@@ -137,7 +144,8 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
     rows: list[dict[str, Any]] = []
     start, wall_before, ckpt_step = 0, 0.0, None
     loss_sum, loss_count = 0.0, 0
-    run_id = {"task": task_obj.name, "policy": policy_name, "steps": steps, "seed": seed}
+    run_id = {"task": task_obj.name, "policy": policy_name, "steps": steps, "seed": seed, "lr": adam.lr,
+              "eval_every": eval_every}
     if resume and ckpt_path.exists():
         arrays, meta = load_checkpoint(ckpt_path)
         if meta["run"] != run_id:

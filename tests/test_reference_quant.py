@@ -1,0 +1,108 @@
+"""Quantization sits where the trace puts it: q0 forward GEMM operands, q1 stashes (used by backward), q2 backward
+GEMM operands, q3 gradients written; master weights stay fp32 unless the config says otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.formats import quantize
+from sim.precision import PrecisionConfig
+from workloads.reference import Quantizer, Transformer, TransformerConfig
+from workloads.reference.layers import cross_entropy
+from workloads.reference.optim import Adam, AdamConfig
+
+COARSE = "bfp3"
+
+
+def _model_and_batch(n_enc: int = 1) -> tuple[Transformer, dict]:
+    cfg = TransformerConfig(vocab_size=13, d_model=16, n_heads=2, d_ff=32, n_encoder_layers=n_enc,
+                            n_decoder_layers=1, max_len=12, label_smoothing=0.1, activation="gelu")
+    rng = np.random.default_rng(5)
+    batch = {"src": rng.integers(1, 13, (4, 7)), "tgt": rng.integers(1, 13, (4, 9))}
+    return Transformer(cfg, seed=2), batch
+
+
+def _only(point: str, fmt: str = COARSE) -> PrecisionConfig:
+    formats = {"q0": "fp32", "q1": "fp32", "q2": "fp32", "q3": "fp32", "activation": "fp32"}
+    formats[point] = fmt
+    return PrecisionConfig(**formats)
+
+
+def _head_input_and_dlogits(model: Transformer, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The fp32 input h of the output projection and d loss / d logits, from a plain fp32 forward."""
+    qz = Quantizer(None, training=True)
+    logits, labels = model._forward(batch, qz)
+    h = model.out.x_stash
+    _, dlogits = cross_entropy(logits, labels, model.config.pad_id, model.config.label_smoothing)
+    return h.reshape(-1, h.shape[-1]), dlogits.reshape(-1, dlogits.shape[-1])
+
+
+def test_fp32_config_is_exactly_the_unquantized_model() -> None:
+    model, batch = _model_and_batch()
+    loss, grads = model.loss_and_grads(batch)
+    loss32, grads32 = model.loss_and_grads(batch, PrecisionConfig.uniform("fp32"))
+    assert loss == loss32
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], grads32[k])
+
+
+def test_coarse_stash_changes_gradients_not_the_loss_and_backward_uses_the_quantized_stash() -> None:
+    model, batch = _model_and_batch()
+    loss, grads = model.loss_and_grads(batch)
+    qloss, qgrads = model.loss_and_grads(batch, _only("q1"))
+    assert qloss == loss  # q1 only touches what the backward pass reads
+    differing = [k for k in grads if not np.allclose(grads[k], qgrads[k], rtol=1e-3, atol=1e-6)]
+    assert len(differing) > len(grads) // 2
+    h, dlogits = _head_input_and_dlogits(model, batch)
+    by_hand = quantize(h, COARSE, axis=-1).T @ dlogits  # dW of the output projection from the q1 stash
+    np.testing.assert_allclose(qgrads["out.w"], by_hand, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(by_hand, h.T @ dlogits, rtol=1e-2)
+    np.testing.assert_allclose(grads["out.w"], h.T @ dlogits, rtol=1e-5, atol=1e-7)
+
+
+def test_q2_quantizes_the_backward_gemm_operands() -> None:
+    model, batch = _model_and_batch()
+    _, qgrads = model.loss_and_grads(batch, _only("q2"))
+    h, dlogits = _head_input_and_dlogits(model, batch)
+    np.testing.assert_allclose(qgrads["out.w"], h.T @ quantize(dlogits, COARSE, axis=-1), rtol=1e-5, atol=1e-7)
+
+
+def test_q3_puts_every_gradient_on_the_format_grid() -> None:
+    model, batch = _model_and_batch()
+    _, grads = model.loss_and_grads(batch)
+    _, qgrads = model.loss_and_grads(batch, _only("q3"))
+    for k, g in qgrads.items():
+        np.testing.assert_array_equal(quantize(g, COARSE, axis=-1), g, err_msg=k)
+    assert any(not np.allclose(grads[k], qgrads[k], rtol=1e-2) for k in grads)
+
+
+@pytest.mark.parametrize("point", ["q0", "activation"])
+def test_forward_formats_change_the_loss(point: str) -> None:
+    model, batch = _model_and_batch()
+    loss, _ = model.loss_and_grads(batch)
+    qloss, _ = model.loss_and_grads(batch, _only(point))
+    assert qloss != pytest.approx(loss, rel=1e-4)
+
+
+def test_q0_quantizes_forward_gemm_operands() -> None:
+    """Decoder-only, one layer: the logits are q0(h)·q0(W) + b, checked against the model's eval loss."""
+    model, batch = _model_and_batch(n_enc=0)
+    config = _only("q0")
+    qz = Quantizer(config, training=True)
+    logits, _ = model._forward(batch, qz)
+    h = model.out.x_stash  # q1 is fp32 here: the stash is h itself
+    expected = quantize(h, COARSE, axis=-1) @ quantize(model.params["out.w"], COARSE, axis=-1) + model.params["out.b"]
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_master_weights_stay_fp32_and_follow_a_master_format_when_asked() -> None:
+    model, batch = _model_and_batch()
+    _, grads = model.loss_and_grads(batch)
+    opt = Adam(model.params, AdamConfig(lr=1e-2, warmup_steps=1), total_steps=10)
+    opt.step(grads, PrecisionConfig.uniform(COARSE))
+    w = model.params["out.w"]
+    assert w.dtype == np.float32 and not np.array_equal(quantize(w, "bf16"), w)  # master is fp32 by default
+    opt.step(grads, PrecisionConfig("fp32", "fp32", "fp32", "fp32", master="bf16"))
+    for k, p in model.params.items():
+        np.testing.assert_array_equal(quantize(p, "bf16"), p, err_msg=k)

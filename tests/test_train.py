@@ -1,0 +1,138 @@
+"""The training loop: resume ends exactly like a straight run, divergence stops cleanly, the CLI contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.policy import Timeline, get_policy
+from workloads.reference import TransformerConfig
+from workloads.reference.checkpoint import load_checkpoint
+from workloads.reference.tasks.numwords import VOCAB
+from workloads.reference.train import TIMING_COLUMNS, TrainingDiverged, train
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = TransformerConfig(vocab_size=len(VOCAB), d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1,
+                         n_decoder_layers=1, max_len=12, dropout=0.1, label_smoothing=0.1)
+STEPS, EVAL = 12, 4
+
+
+def _run(out: Path, policy: str = "dsq", **kw) -> object:
+    return train("numwords", policy, steps=STEPS, seed=3, out_dir=out, eval_every=EVAL, model_config=TINY,
+                 progress=False, **kw)
+
+
+def _stop_at(step: int, exc: type[BaseException]):
+    def hook(done: int) -> None:
+        if done == step:
+            raise exc("stop")
+    return hook
+
+
+def _params(out: Path) -> dict[str, np.ndarray]:
+    arrays, meta = load_checkpoint(out / "checkpoint.npz")
+    assert meta["step"] == STEPS
+    return arrays
+
+
+def _metrics(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "metrics.csv").drop(columns=list(TIMING_COLUMNS))
+
+
+@pytest.mark.parametrize(("stop", "exc"), [(6, KeyboardInterrupt), (8, RuntimeError)])
+def test_interrupted_then_resumed_run_ends_exactly_as_a_straight_one(tmp_path: Path, stop: int, exc: type) -> None:
+    straight = _run(tmp_path / "straight")
+    with pytest.raises(exc):
+        _run(tmp_path / "cut", on_step=_stop_at(stop, exc))
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.npz")[1]["step"] == (stop // EVAL) * EVAL
+    resumed = _run(tmp_path / "cut", resume=True)
+    a, b = _params(tmp_path / "straight"), _params(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    pd.testing.assert_frame_equal(_metrics(tmp_path / "straight"), _metrics(tmp_path / "cut"))
+    assert len(_metrics(tmp_path / "cut")) == STEPS // EVAL
+    assert resumed.final == straight.final
+    # dsq changes precision twice; the recorded timeline is the policy's schedule, resumed or not
+    planned = get_policy("dsq").timeline(STEPS)
+    assert len(planned.changes) == 3
+    for run in ("straight", "cut"):
+        assert Timeline.load(tmp_path / run / "timeline.json").changes == planned.changes
+
+
+def test_dropout_and_seed_matter(tmp_path: Path) -> None:
+    """Guards the test above against passing because nothing random happens."""
+    a = _run(tmp_path / "a", policy="fp32")
+    b = train("numwords", "fp32", steps=STEPS, seed=4, out_dir=tmp_path / "b", eval_every=EVAL, model_config=TINY,
+              progress=False)
+    assert a.metrics["train_loss"].iloc[-1] != b.metrics["train_loss"].iloc[-1]
+
+
+def test_existing_run_needs_resume_and_a_matching_identity(tmp_path: Path) -> None:
+    _run(tmp_path, policy="fp32")
+    with pytest.raises(ValueError, match="--resume"):
+        _run(tmp_path, policy="fp32")
+    with pytest.raises(ValueError, match="different run"):
+        _run(tmp_path, policy="bf16", resume=True)
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from workloads.reference.model import Transformer
+
+    real = Transformer.loss_and_grads
+    calls = {"n": 0}
+
+    def poisoned(self, batch, precision=None):
+        calls["n"] += 1
+        loss, grads = real(self, batch, precision)
+        return (float("nan") if calls["n"] == 7 else loss), grads
+
+    monkeypatch.setattr(Transformer, "loss_and_grads", poisoned)
+    with pytest.raises(TrainingDiverged, match="loss is nan at step 6; last good checkpoint at step 4"):
+        _run(tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.npz")[1]["step"] == 4
+    assert len(pd.read_csv(tmp_path / "metrics.csv")) == 1
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sim.cli", "train", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_json_summary_and_files(tmp_path: Path) -> None:
+    proc = _cli("--task", "shakespeare", "--policy", "bf16", "--steps", "3", "--eval-every", "2", "--out",
+                str(tmp_path), "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"task", "policy", "steps", "final_valid_loss", "bpc", "exact_match", "wall_s",
+                            "steps_per_s"}
+    assert summary["task"] == "shakespeare" and summary["steps"] == 3 and summary["exact_match"] is None
+    assert summary["bpc"] == pytest.approx(summary["final_valid_loss"] / np.log(2))
+    assert pd.read_csv(tmp_path / "metrics.csv")["step"].tolist() == [2, 3]
+    assert Timeline.load(tmp_path / "timeline.json").changes[0][1].label == "bf16"
+
+
+@pytest.mark.parametrize("args", [
+    ("--task", "numwords", "--policy", "nosuchpolicy"),
+    ("--task", "numwords", "--steps", "0"),
+    ("--task", "klingon"),
+])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    proc = _cli(*args, "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "error" in proc.stderr
+
+
+def test_cli_divergence_is_one_line_nonzero(tmp_path: Path) -> None:
+    proc = _cli("--task", "numwords", "--steps", "6", "--eval-every", "2", "--lr", "1e30", "--out", str(tmp_path),
+                "--no-progress")
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "training diverged" in lines[0] and "Traceback" not in proc.stderr
