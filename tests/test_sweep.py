@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,6 +41,7 @@ def test_tiny_sweep_through_the_engine(tmp_path):
 def test_sweep_array_and_sram_axes(tmp_path):
     df = run_sweep("tiny-mt", "edge-npu", "fixed16", arrays=["8x8", "32x32"], sram_kbs=[64, 512], workers=1)
     assert len(df) == 4 and set(df.array) == {"8x8", "32x32"} and set(df.sram_kb) == {64.0, 512.0}
+    assert (df.array_size == df.array).all() and np.allclose(df.sram_total_kb, df.sram_kb)  # applied
     t = df.groupby("array").time_s.min()
     assert t["8x8"] > t["32x32"]
 

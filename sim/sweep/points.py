@@ -51,4 +51,7 @@ def evaluate_point(point: SweepPoint) -> dict:
     machine = point_machine(point)
     timeline = get_policy(point.policy).timeline(point.steps)
     cost = cost_timeline(_trace(point.workload, point.batch, point.seq_len), machine, timeline, point.fidelity)
-    return {**cost.figures, "dram_bw_gbps": float(machine.dram_bw_gbps)}
+    # The machine as simulated (the axis columns leave None for "the preset's own").
+    actual = {"dram_bw_gbps": float(machine.dram_bw_gbps), "sram_total_kb": float(machine.sram.total_kb),
+              "array_size": f"{machine.array.rows}x{machine.array.cols}" if machine.array is not None else None}
+    return {**cost.figures, **actual}
