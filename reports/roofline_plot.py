@@ -10,14 +10,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PHASE_COLOURS = {"forward": "tab:blue", "loss": "tab:purple", "backward": "tab:orange", "optimizer": "tab:green"}
 PLOT_SUFFIXES = (".png", ".svg")
@@ -25,6 +21,14 @@ PLOT_SUFFIXES = (".png", ".svg")
 
 def roofline_figure(result, title: str | None = None) -> Figure:
     """A figure for `result` (anything with `.ops`, `.roofs`, `.dram_bw_bytes_per_s` like RooflineResult)."""
+    # matplotlib is imported here, not at module level, so that checking a plot path stays cheap.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.lines import Line2D
+
     ops = result.ops
     ops = ops[(ops["dram_bytes"] > 0) & (ops["time_s"] > 0) & np.isfinite(ops["intensity_ops_per_byte"])]
     bw = result.dram_bw_bytes_per_s
@@ -88,6 +92,8 @@ def save_roofline_plot(result, path: str | os.PathLike, title: str | None = None
     """Write the roofline plot to `path` (see `plot_paths`); returns the files written."""
     targets = plot_paths(path)
     fig = roofline_figure(result, title)
+    import matplotlib.pyplot as plt
+
     try:
         for t in targets:
             fd, tmp = tempfile.mkstemp(prefix=f".{t.stem}.", suffix=t.suffix, dir=t.parent)
