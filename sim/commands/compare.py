@@ -63,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
         rows = df[COMPARE_COLUMNS].to_dict(orient="records")
         print_json({"workload": trace.workload, "hw": machine.name, "rows": rows})
         return 0
-    print(f"{trace.workload} on {machine.name}: per-step averages, speedup relative to {df['policy'].iloc[0]}")
+    print(f"{trace.workload} on {machine.name}: per-step averages over each policy's timeline (configs: distinct "
+          f"configurations averaged), speedup relative to {df['policy'].iloc[0]}")
     width = max(len("policy"), *(len(str(p)) for p in df["policy"]))
-    print(f"{'policy':<{width}} {'MACs':>10} {'bit-ops':>10} {'DRAM MB':>10} {'time ms':>10} {'speedup':>8}")
+    print(f"{'policy':<{width}} {'MACs':>10} {'bit-ops':>10} {'DRAM MB':>10} {'time ms':>10} {'speedup':>8} "
+          f"{'configs':>7}")
     for r in df.itertuples(index=False):
         print(f"{r.policy:<{width}} {r.macs:>10.4g} {r.arith_bitops:>10.4g} {r.dram_bytes / 1e6:>10.4g} "
-              f"{r.time_lower_bound_s * 1e3:>10.4g} {r.speedup:>7.3g}x")
+              f"{r.time_lower_bound_s * 1e3:>10.4g} {r.speedup:>7.3g}x {r.configs:>7}")
     return 0
