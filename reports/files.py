@@ -32,3 +32,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a policy or config name (plot files are named `roofline_<slug>`)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))

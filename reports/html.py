@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import plots
-from reports.files import atomic_write_text
+from reports.files import atomic_write_text, slug
 from reports.load import Results, load_results
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -69,9 +69,10 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
         figs.append((plots.busy_summary(t["busy"]), "busy_summary", "Where the simulated training time goes"))
     for fig, name, caption in figs:
         out.append(_figure(_save(fig, plots_dir, name), caption))
-    for png in sorted(plots_dir.glob("roofline_*.png")):
-        out.append(_figure(png, f"Roofline of policy {png.stem.removeprefix('roofline_')} at its most-used "
-                                f"configuration"))
+    for policy in summary["policy"]:
+        png = plots_dir / f"roofline_{slug(policy)}.png"
+        if png.is_file():
+            out.append(_figure(png, f"Roofline of policy {policy} at its most-used configuration"))
     out.append(_table(t["configs"], "Per configuration (per-step figures from the engine; steps spent in each)"))
     out.append(_table(t["timeline"], "Precision timeline segments"))
     out.append(_table(t["bandwidth"], "Per-step time at scaled DRAM bandwidth"))

@@ -29,6 +29,7 @@ def write_study(result: StudyResult, out: Path, trace, machine, report: bool = T
 
 def _rooflines(result: StudyResult, plots: Path, trace, machine) -> None:
     """One roofline per policy, at the configuration it spent most steps in (helper F's plot)."""
+    from reports.files import slug
     from reports.roofline_plot import save_roofline_plot
     from sim.roofline import roofline
 
@@ -38,8 +39,4 @@ def _rooflines(result: StudyResult, plots: Path, trace, machine) -> None:
         r = roofline(trace, machine, config)
         title = (f"{name}: {config.label} ({frac:.0%} of steps) — {r.workload} on {r.machine}, "
                  f"step >= {r.time_lower_bound_s * 1e3:.3g} ms")
-        save_roofline_plot(r, plots / f"roofline_{_slug(name)}", title=title)
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        save_roofline_plot(r, plots / f"roofline_{slug(name)}", title=title)
