@@ -124,12 +124,15 @@ class Replay:
     def run(self) -> float:
         for plan in self.plans:
             self.env.process(self._op(plan))
-        self.env.run()
+        # run until the last op is done, not until the queue empties: a DRAM model may keep waking (refresh)
+        try:
+            self.env.run(until=self.env.all_of(self.done))
+        except RuntimeError as exc:  # SimPy: no events left before `until` triggered
+            raise RuntimeError(f"replay deadlocked: {len(self.records)} of {len(self.plans)} ops finished") from exc
         self.events = self.env.events_scheduled
-        if len(self.records) != len(self.plans):
-            raise RuntimeError(f"replay deadlocked: {len(self.records)} of {len(self.plans)} ops finished")
-        if isinstance(self.dram, TransactionDramPort):
-            self.dram.finish()
+        finish = getattr(self.dram, "finish", None)
+        if finish is not None:
+            finish()
         return float(self.env.now)
 
 

@@ -127,7 +127,7 @@ class TransactionDramPort:
     reads and writes from different DMA engines overlap and contend inside the model."""
 
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
-        from hwmodels.dram import TransactionDram
+        from hwmodels.dram.transaction import TransactionDram
 
         self.env = env
         self.spec = spec
@@ -155,9 +155,9 @@ class TransactionDramPort:
         return start, self.env.now
 
     def finish(self) -> None:
-        """Per-channel bytes as the model counted them."""
-        for ch, b in _channel_bytes(self.dram).items():
-            self.channel_bytes[ch] += b
+        """Per-channel bytes as the model moved them (whole bursts)."""
+        for ch, st in self.dram.stats()["channels"].items():
+            self.channel_bytes[int(ch)] += int(st["bytes_read"]) + int(st["bytes_written"])
 
 
 def _channel_bytes(obj) -> dict[int, int]:
