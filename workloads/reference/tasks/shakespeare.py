@@ -31,9 +31,10 @@ class Shakespeare(Task):
 
     def __init__(self, context: int = 64, eval_windows: int = 128) -> None:
         text = load_text()
-        self.chars = sorted(set(text))
-        lut = {c: i + 1 for i, c in enumerate(self.chars)}  # 0 is padding (never used by this task)
-        ids = np.array([lut[c] for c in text], dtype=np.int64)
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        alphabet = np.unique(codes)
+        self.chars = [chr(c) for c in alphabet]
+        ids = np.searchsorted(alphabet, codes).astype(np.int64) + 1  # 0 is padding (never used by this task)
         cut = int(0.9 * len(ids))
         self.train_ids, self.valid_ids = ids[:cut], ids[cut:]
         self.context = context

@@ -1,0 +1,101 @@
+"""Benchmark: one training step (forward, hand-written backward, Adam) of the NumPy reference Transformer against the
+same model written with PyTorch ops (autograd, torch.optim.Adam), fp32, same shapes, one thread each.
+Also the step time under quantization (dsq's first stage), which the NumPy model alone can run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _best_of(fn: Any, repeats: int, inner: int) -> float:
+    """Best mean seconds per call over `repeats` rounds of `inner` calls (least disturbed by other load)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.process_time() - t0) / inner)
+    return best
+
+
+def _numpy_step(task: Any, precision: Any) -> Any:
+    from workloads.reference.model import Transformer
+    from workloads.reference.optim import Adam
+
+    model = Transformer(task.model_config(), seed=0)
+    opt = Adam(model.params, task.adam_config(), total_steps=10_000)
+    batch = task.sample_batch(np.random.default_rng(0))
+
+    def step() -> None:
+        _, grads = model.loss_and_grads(batch, precision)
+        opt.step(grads, precision)
+
+    return step
+
+
+def _torch_step(task: Any) -> Any:
+    import torch
+
+    from workloads.reference.model import Transformer
+    from workloads.reference.torch_mirror import TorchMirror
+
+    mirror = TorchMirror(task.model_config(), Transformer(task.model_config(), seed=0).params)
+    opt = torch.optim.Adam(mirror.p.values(), lr=1e-3, betas=(0.9, 0.98), eps=1e-9)
+    batch = task.sample_batch(np.random.default_rng(0))
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = mirror.loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(mirror.p.values()), 1.0)
+        opt.step()
+
+    return step
+
+
+def run(quick: bool = False) -> str:
+    from threadpoolctl import threadpool_limits
+
+    from sim.policy import get_policy
+    from workloads.reference.tasks import get_task
+
+    repeats, inner = (2, 3) if quick else (5, 10)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    rows = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for name in ("numwords", "shakespeare"):
+            task = get_task(name)
+            cfg = task.model_config()
+            ours = _best_of(_numpy_step(task, None), repeats, inner)
+            dsq = _best_of(_numpy_step(task, get_policy("dsq").config_at(0, 100)), repeats, max(1, inner // 3))
+            theirs = _best_of(_torch_step(task), repeats, inner) if have_torch else float("nan")
+            shape = (f"d={cfg.d_model}, {cfg.n_encoder_layers}+{cfg.n_decoder_layers} layers, "
+                     f"batch {task.batch_size}")
+            rows.append(f"| {name} | {shape} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | {ours / theirs:.2f}x "
+                        f"| {dsq * 1e3:.1f} |")
+    note = "" if have_torch else "\nPyTorch is not installed (`pip install -e '.[torch]'`): its column is empty.\n"
+    return (
+        "## Reference training step (NumPy vs PyTorch, CPU)\n\n"
+        "CPU time (process time, as the machine may be shared) of one training step (forward, backward, Adam with "
+        "clipping) of each task's default model, "
+        f"best mean of {repeats} rounds of {inner} steps, one BLAS/torch thread. Target: NumPy within 1.5x of "
+        "PyTorch in fp32. The last column is the NumPy model with quantize-dequantize at q0..q3 (dsq's first stage), "
+        "which has no PyTorch counterpart here.\n"
+        f"{note}\n"
+        "| task | model | NumPy fp32 ms | PyTorch fp32 ms | ratio | NumPy dsq stage 1 ms |\n"
+        "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    print(run(quick=True))
