@@ -101,7 +101,12 @@ def points() -> list[tuple]:
         rows, cols = arrays[i % len(arrays)]
         m, k, n = (rng.randint(20, 260) for _ in range(3))
         out.append((rows, cols, ("os", "ws", "is")[(i // len(arrays)) % 3], m, k, n, rng.choice([1, 2, 3, 8, 16])))
-    return out
+    return [p for p in out if p[:6] not in SKIPPED]
+
+
+# thin-array points of batch 2 whose SCALE-Sim runs (145k-1.4M cycles) took too long on the shared build machine
+SKIPPED = {(8, 1, "ws", 161, 258, 235), (1, 8, "is", 140, 116, 201), (3, 5, "os", 65, 194, 163),
+           (1, 8, "os", 134, 150, 68), (8, 1, "os", 127, 184, 118)}
 
 
 if __name__ == "__main__":
