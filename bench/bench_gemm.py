@@ -38,7 +38,9 @@ def run(quick: bool = False) -> str:
         "",
         "Wall time per GEMM of `hwmodels.compute.systolic_gemm` (best of "
         f"{repeats}) against SCALE-Sim 3.0.0 on the same GEMM (its `wall_s` in the reference CSVs; 1-byte words, "
-        "CALC bandwidth). The slowest reference rows are shown. Compute cycles agree exactly on every row.",
+        "CALC bandwidth; measured when the rows were made, on a shared, loaded 2-core machine, so ratios are orders "
+        "of magnitude, not precise figures). The slowest reference rows are shown. Compute cycles agree exactly on "
+        "every row.",
         "",
         "| array | dataflow | M x K x N | SRAM kB | cycles | SCALE-Sim s | ours ms | speed-up |",
         "|---|---|---|---|---|---|---|---|",
