@@ -178,8 +178,11 @@ def run_replay(trace, machine_view, config, plans: list[OpPlan], fidelity: str, 
     units = replay.units
     intervals = {name: u.intervals for name, u in units.items()}
     intervals["dram"] = replay.dram.intervals
-    busy = {name: (sum(e - s for s, e, _ in iv) / cycles if cycles else 0.0) for name, iv in intervals.items()}
-    busy["dram"] = union_length(replay.dram.intervals) / cycles if cycles else 0.0
+    for ch, iv in sorted(getattr(replay.dram, "channel_intervals", {}).items()):
+        intervals[f"dram_ch{ch}"] = iv
+    busy = {name: (union_length(iv) / cycles if cycles else 0.0) for name, iv in intervals.items()
+            if not name.startswith("dram_ch")}
+    # a channel is busy while its data bus moves bursts: bursts x burst time, over the step
     spec = dram_spec
     channel_bytes_per_cycle = spec.request_bytes / (spec.burst_cycles * spec.tCK_ns) / machine_view.clock_ghz
     for ch in range(spec.channels):

@@ -20,6 +20,38 @@ class CountingEnvironment(simpy.Environment):
         return next(self._eid)
 
 
+class ChannelSplit:
+    """Which DRAM channels a contiguous transfer touches, and how many bursts each, from the DRAM's address map
+    (closed form: O(channels) per transfer, not O(bursts))."""
+
+    def __init__(self, spec) -> None:
+        from hwmodels.dram.spec import address_map
+
+        amap = address_map(spec)
+        self.shift = amap.shift_bits
+        self.stride = amap.stride["ch"]      # consecutive bursts that stay in one channel
+        self.channels = amap.count["ch"]
+        self.request_bytes = spec.request_bytes
+
+    def bursts(self, addr: int, nbytes: int) -> dict[int, int]:
+        first = addr >> self.shift
+        last = (addr + nbytes - 1) >> self.shift  # inclusive
+        out: dict[int, int] = {}
+        b0, b1 = first // self.stride, last // self.stride  # stride blocks touched
+        nblocks = b1 - b0 + 1
+        full_rounds, _ = divmod(nblocks, self.channels)
+        if full_rounds:
+            for ch in range(self.channels):
+                out[ch] = full_rounds * self.stride
+        for q in range(b0 + full_rounds * self.channels, b1 + 1):
+            ch = q % self.channels
+            out[ch] = out.get(ch, 0) + self.stride
+        # trim the partial first and last blocks
+        out[b0 % self.channels] -= first - b0 * self.stride
+        out[b1 % self.channels] -= (b1 + 1) * self.stride - 1 - last
+        return {ch: n for ch, n in out.items() if n > 0}
+
+
 class Unit:
     """A compute unit or DMA engine: one job at a time, FIFO; `intervals` logs (start, end, label) of work done."""
 
@@ -81,34 +113,32 @@ class BulkDramPort:
         self.spec = spec
         self.clock_ghz = clock_ghz
         self.bulk = BulkDram(spec)
+        self.split = ChannelSplit(spec)
         self.bus = simpy.Resource(env, capacity=1)
         self.intervals: list[tuple[float, float, str]] = []
+        self.channel_intervals: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
         self.channel_bytes: dict[int, int] = defaultdict(int)
         self.bytes_read = 0
         self.bytes_written = 0
         self.model_events = 0
-        self._cache: dict[tuple[int, int, bool], tuple[int, dict[int, int], int]] = {}
 
-    def _cost(self, addr: int, nbytes: int, is_write: bool) -> tuple[int, dict[int, int], int]:
-        key = (addr, nbytes, is_write)
-        hit = self._cache.get(key)
-        if hit is None:
-            r = self.bulk.transfer(addr, nbytes, is_write)
-            cycles = max(1, math.ceil(r.ns * self.clock_ghz - 1e-9))
-            hit = (cycles, dict(_channel_bytes(r)), int(getattr(r, "events", 0)))
-            self._cache[key] = hit
-        return hit
+    def _cost(self, addr: int, nbytes: int, is_write: bool) -> tuple[int, int]:
+        """(cycles, model events) of one transfer through the bulk model."""
+        r = self.bulk.transfer(addr, nbytes, is_write)
+        return max(1, math.ceil(r.ns * self.clock_ghz - 1e-9)), int(getattr(r, "events", 0))
 
     shared_bus = True
 
     def transfer(self, transfers, is_write: bool, label: str):
         """Hold the bus for the batch of transfers, each costed by the bulk model; returns (start, end) cycles."""
         cycles = 0
+        touched: set[int] = set()
         for t in transfers:
-            c, per_channel, events = self._cost(t.addr, t.nbytes, is_write)
+            c, events = self._cost(t.addr, t.nbytes, is_write)
             cycles += c
-            for ch, b in per_channel.items():
-                self.channel_bytes[ch] += b
+            for ch, n in self.split.bursts(t.addr, t.nbytes).items():
+                self.channel_bytes[ch] += n * self.split.request_bytes
+                touched.add(ch)
             self.model_events += events
             if is_write:
                 self.bytes_written += t.nbytes
@@ -119,6 +149,8 @@ class BulkDramPort:
             start = self.env.now
             yield self.env.timeout(cycles)
         self.intervals.append((start, self.env.now, label))
+        for ch in touched:
+            self.channel_intervals[ch].append((start, self.env.now, label))
         return start, self.env.now
 
 
@@ -133,7 +165,9 @@ class TransactionDramPort:
         self.spec = spec
         self.clock_ghz = clock_ghz
         self.dram = TransactionDram(env, spec, ns_per_env_unit=1.0 / clock_ghz)
+        self.split = ChannelSplit(spec)
         self.intervals: list[tuple[float, float, str]] = []
+        self.channel_intervals: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
         self.channel_bytes: dict[int, int] = defaultdict(int)
         self.bytes_read = 0
         self.bytes_written = 0
@@ -147,6 +181,9 @@ class TransactionDramPort:
         events = [self.dram.access(t.addr, t.nbytes, is_write) for t in transfers]
         yield self.env.all_of(events) if len(events) > 1 else events[0]
         self.intervals.append((start, self.env.now, label))
+        touched = {ch for t in transfers for ch in self.split.bursts(t.addr, t.nbytes)}
+        for ch in touched:
+            self.channel_intervals[ch].append((start, self.env.now, label))
         for t in transfers:
             if is_write:
                 self.bytes_written += t.nbytes
@@ -158,13 +195,3 @@ class TransactionDramPort:
         """Per-channel bytes as the model moved them (whole bursts)."""
         for ch, st in self.dram.stats()["channels"].items():
             self.channel_bytes[int(ch)] += int(st["bytes_read"]) + int(st["bytes_written"])
-
-
-def _channel_bytes(obj) -> dict[int, int]:
-    """Per-channel bytes from a DRAM model result or model object (a list or a dict by channel)."""
-    raw = getattr(obj, "channel_bytes", None)
-    if raw is None:
-        return {}
-    if isinstance(raw, dict):
-        return {int(k): int(v) for k, v in raw.items()}
-    return {i: int(v) for i, v in enumerate(raw)}
