@@ -154,6 +154,10 @@ def test_good_file_and_missing_file(tmp_path):
     path.write_text(GOOD)
     m = get_machine(str(path))
     assert m.sram.a_kb == pytest.approx(4) and m.dram.name == "DDR4_8Gb_x8_3200"
+    path.write_text(GOOD.replace('preset = "ddr4"', 'preset = "ddr4"\nchannels = 2'))
+    assert get_machine(str(path)).dram_bw_gbps == pytest.approx(2 * m.dram_bw_gbps)
+    path.write_text(GOOD.replace('preset = "ddr4"', 'preset = "ddr4"\npeak_gbps = 51.2'))
+    assert get_machine(str(path)).dram_bw_gbps == pytest.approx(51.2)
     with pytest.raises(OSError, match="not found"):
         get_machine(str(tmp_path / "nope.toml"))
     with pytest.raises(ValueError, match="unknown machine 'nope'; valid: cloud-npu, edge-npu"):
