@@ -118,7 +118,9 @@ class ChannelController:
             self.next_due = added_cycle
 
     def busy(self) -> bool:
-        return bool(self.read_queue or self.write_buffer or self.n_cmds or self.pending_rd)
+        """Reads still waiting for their data (writes are acknowledged on entering the write buffer, and like
+        DRAMSim3's, a few may stay buffered until more traffic arrives)."""
+        return bool(self.pending_rd)
 
     def _done(self, token: object, added: int, done: int, is_write: bool) -> None:
         if is_write:
