@@ -47,7 +47,7 @@ def _short_requests(row: dict) -> int:
     service = requests / int(row["end_cycle"])  # requests per clock at the reference's rate
     needed = int(2.5 * spec.tREFI * service)
     offered = int(row["issue_per_cycle"])
-    if offered > 1.05 * service:  # queues fill at the surplus rate: run 4x the fill time past it
+    if offered > service + 0.01:  # queues fill at the surplus rate: run 4x the fill time past it
         fill_cycles = spec.channels * spec.trans_queue_size / (offered - service)
         needed = max(needed, int(4 * fill_cycles * service))
     return min(requests, max(10_000, needed))
