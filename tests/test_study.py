@@ -139,3 +139,18 @@ def test_study_bad_input_is_one_line_exit_2(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and words in err[0]
     assert not (tmp_path / "o" / "summary.csv").exists()
+
+
+@pytest.mark.slow
+def test_default_study_command_end_to_end(tmp_path):
+    """The README's main command: plain `dsqsim study` on built-in defaults, run where the user stands."""
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "study", "--no-progress"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=1800,
+                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = tmp_path / "dsqsim-out" / "report.html"
+    assert f"report: {report.relative_to(tmp_path)}" in proc.stdout and report.stat().st_size > 100_000
+    summary = pd.read_csv(tmp_path / "dsqsim-out" / "summary.csv").set_index("policy")
+    assert list(summary.index) == ["fp32", "fixed16", "dsq"]
+    assert summary.loc["dsq", "speedup"] > summary.loc["fixed16", "speedup"] > 1
+    assert summary.loc["fp32", "final_bleu"] > 10  # the quick run does learn the task

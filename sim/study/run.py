@@ -196,43 +196,23 @@ def run_study(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise OSError(f"study output {str(out)!r} exists and is not a directory")
-    trace, machine, policies = _resolve(cfg)  # bad names fail here, before any training
+    trace, machine, _ = _resolve(cfg)  # bad names fail here, before any training
     train_fn = train_fn or _default_train()
     cache = _cache(out)
     root = out if out is not None else Path(tempfile.mkdtemp(prefix="dsqsim-study-"))
     runs = [_PolicyRun(cfg, name, root) for name in cfg.policies]
     trained = _train_all(runs, train_fn, resume, progress, workers or 1, say)
 
-    summaries, metrics, timelines, configs, spans, bandwidth, extras = [], [], [], [], {}, [], {}
-    for name in cfg.policies:
-        m, tl, info = trained[name]
-        say(f"[{name}] costing {len(tl)} configuration(s) on {cfg.workload} / {cfg.hw} ({cfg.fidelity}) ...")
-        cost = cost_timeline(trace, machine, tl, cfg.fidelity, cache)
-        steps = tl.total_steps
-        final = {(k if k.startswith("final_") else f"final_{k}"): v for k, v in info.get("final", {}).items()}
-        row = {"policy": name, "steps": steps, **final, "train_wall_s": info.get("train_wall_s"),
-               **{k: v * steps for k, v in cost.figures.items() if _is_additive(k)},
-               "step_time_s": cost.figures["time_s"], "compute_busy": cost.figures["compute_busy"],
-               "dram_busy": cost.figures["dram_busy"], "configs": cost.figures["configs"],
-               "sim_events": cost.figures["events"], "sim_wall_s": cost.figures["sim_wall_s"]}
-        summaries.append(row)
-        metrics.append(m.assign(policy=name))
-        timelines.append(timeline_frame(name, tl))
-        configs.append(cost.configs.assign(policy=name, steps=(cost.configs.fraction * steps).round().astype(int)))
-        spans[name] = {}
-        for _, frac, res in cost.results:
-            for phase, sec in phase_spans_s(res).items():
-                spans[name][phase] = spans[name].get(phase, 0.0) + frac * sec * steps
-        for scale in cfg.dram_bw_scales:
-            bw_cost = cost if scale == 1.0 else cost_timeline(
-                trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.fidelity, cache)
-            bandwidth.append({"workload": cfg.workload, "hw": cfg.hw, "policy": name, "dram_bw_scale": float(scale),
-                              "time_s": bw_cost.figures["time_s"], "dram_bytes": bw_cost.figures["dram_bytes"],
-                              "compute_busy": bw_cost.figures["compute_busy"],
-                              "dram_busy": bw_cost.figures["dram_busy"]})
-        extras[name] = {"timeline": tl, "cost": cost, "policy": policies[name]}
+    parts = [_cost_policy(cfg, name, *trained[name], trace, machine, cache, say) for name in cfg.policies]
     if out is None:
         shutil.rmtree(root, ignore_errors=True)
+    summaries = [p["summary"] for p in parts]
+    metrics = [p["metrics"] for p in parts]
+    timelines = [p["timeline"] for p in parts]
+    configs = [p["configs"] for p in parts]
+    bandwidth = [row for p in parts for row in p["bandwidth"]]
+    spans = {p["summary"]["policy"]: p["spans"] for p in parts}
+    extras = {p["summary"]["policy"]: p["extras"] for p in parts}
 
     summary = _with_ratios(pd.DataFrame(summaries))
     result = StudyResult(
@@ -248,6 +228,34 @@ def run_study(
         write_study(result, out, trace, machine, report=report)
         say(f"wrote the study tables to {out}/" + (f"; report: {result.report_path}" if report else ""))
     return result
+
+
+def _cost_policy(cfg: StudyConfig, name: str, m: pd.DataFrame, tl, info: dict, trace, machine, cache,
+                 say: Callable[[str], None]) -> dict:
+    """One policy's rows: its timeline costed per configuration, integrated over the run's steps, and re-costed at
+    each what-if DRAM bandwidth."""
+    say(f"[{name}] costing {len(tl)} configuration(s) on {cfg.workload} / {cfg.hw} ({cfg.fidelity}) ...")
+    cost = cost_timeline(trace, machine, tl, cfg.fidelity, cache)
+    steps = tl.total_steps
+    f = cost.figures
+    final = {(k if k.startswith("final_") else f"final_{k}"): v for k, v in info.get("final", {}).items()}
+    summary = {"policy": name, "steps": steps, **final, "train_wall_s": info.get("train_wall_s"),
+               **{k: v * steps for k, v in f.items() if _is_additive(k)},  # per step -> whole run
+               "step_time_s": f["time_s"], "compute_busy": f["compute_busy"], "dram_busy": f["dram_busy"],
+               "configs": f["configs"], "sim_events": f["events"], "sim_wall_s": f["sim_wall_s"]}
+    spans: dict[str, float] = {}
+    for _, frac, res in cost.results:
+        for phase, sec in phase_spans_s(res).items():
+            spans[phase] = spans.get(phase, 0.0) + frac * sec * steps
+    bandwidth = []
+    for scale in cfg.dram_bw_scales:
+        bw = cost if scale == 1.0 else cost_timeline(
+            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.fidelity, cache)
+        bandwidth.append({"workload": cfg.workload, "hw": cfg.hw, "policy": name, "dram_bw_scale": float(scale),
+                          **{k: bw.figures[k] for k in ("time_s", "dram_bytes", "compute_busy", "dram_busy")}})
+    return {"summary": summary, "metrics": m.assign(policy=name), "timeline": timeline_frame(name, tl),
+            "configs": cost.configs.assign(policy=name, steps=(cost.configs.fraction * steps).round().astype(int)),
+            "spans": spans, "bandwidth": bandwidth, "extras": {"timeline": tl, "cost": cost}}
 
 
 def _resolve(cfg: StudyConfig):
