@@ -136,3 +136,11 @@ def test_cli_divergence_is_one_line_nonzero(tmp_path: Path) -> None:
     assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "training diverged" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_numwords_fp32_learns_the_task(tmp_path: Path) -> None:
+    """The default numwords model reaches a high test BLEU in a few hundred steps (fp32)."""
+    result = train("numwords", "fp32", steps=600, seed=0, out_dir=tmp_path, progress=False)
+    assert result.final["bleu"] > 95 and result.final["exact_match"] > 0.9
+    assert result.metrics["valid_loss"].iloc[-1] < result.metrics["valid_loss"].iloc[0]

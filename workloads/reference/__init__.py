@@ -3,5 +3,6 @@
 from .config import TransformerConfig
 from .model import Transformer
 from .quant import Quantizer
+from .train import TrainingDiverged, TrainResult, train
 
-__all__ = ["TransformerConfig", "Transformer", "Quantizer"]
+__all__ = ["TransformerConfig", "Transformer", "Quantizer", "TrainResult", "TrainingDiverged", "train"]
