@@ -4,7 +4,7 @@ The flat config is `dsq`'s first stage held for the whole run, so the table show
 buys. Same seed and steps for every row; evaluation is in fp32 on the master weights. Runs go to --out/<task>-<policy>
 (resumable: rerunning the script continues unfinished runs). Prints a Markdown table (the README's).
 
-    python examples/accuracy_table.py --steps 800 --workers 2
+    python examples/accuracy_table.py --steps 1500 --workers 2
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="numwords,shakespeare")
-    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/accuracy")
