@@ -54,15 +54,10 @@ class Replay:
 
     # ---- processes ---------------------------------------------------------------------------------------------
     def _dma(self, engine: str, transfers, is_write: bool, label: str):
-        """Move one step's transfers; the DMA engine is busy for the whole batch."""
-        unit = self.units[engine]
-        if self.dram.shared_bus:  # the DRAM bus already serialises every transfer: no separate engine queue
-            start, end = yield from self.dram.transfer(transfers, is_write, label)
-        else:
-            with unit.resource.request() as req:
-                yield req
-                start, end = yield from self.dram.transfer(transfers, is_write, label)
-        unit.log(start, end, label)
+        """Move one step's transfers. The DRAM port serialises batches (one shared bus), so the DMA engine needs no
+        queue of its own; it is busy while its batch is on the bus."""
+        start, end = yield from self.dram.transfer(transfers, is_write, label)
+        self.units[engine].log(start, end, label)
 
     def _loader(self, plan: OpPlan, steps: list[Step], loaded, computed):
         for i, step in enumerate(steps):

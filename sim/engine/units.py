@@ -83,8 +83,6 @@ class FixedRateDramPort:
         self.bytes_written = 0
         self.model_events = 0
 
-    shared_bus = True
-
     def transfer(self, transfers, is_write: bool, label: str):
         """Hold the bus for the batch of transfers; returns (start, end) cycles."""
         cycles = sum(self.latency_cycles + math.ceil(t.nbytes / self.bytes_per_cycle - 1e-9) for t in transfers)
@@ -102,17 +100,76 @@ class FixedRateDramPort:
         return start, self.env.now
 
 
+class BulkCost:
+    """Transfer times from the bulk DRAM model (hwmodels.dram.bulk), memoised so a step costs O(1) model calls.
+
+    The bulk model's cost grows with the bursts of a transfer (vectorised numpy per call, ~1-50 ms for 64 KB-8 MB)
+    and a training step moves tens of thousands of transfers. So a read below `line_from_bytes` is costed exactly,
+    memoised by (address phase within one row period of the address map, size). A larger read, and every write,
+    costs latency + bytes x the sustained ns/byte, the slope of the bulk model between 1 MB and 4 MB transfers
+    (long enough to include refresh at its average rate). Latency is the spec's ACT-to-data time (tRCD + AL + CL +
+    burst) for reads and zero for writes. Writes always take the sustained rate because the bulk model acknowledges
+    a write when it enters the controller's write buffer: alone that is nearly free for a small write, but on one
+    shared bus the next transfer waits for the data to drain (in the transaction-level model a stream of 8 KB
+    writes takes 2.4x the bulk model's single-write time).
+    """
+
+    def __init__(self, spec, line_from_bytes: int = 64 * 1024) -> None:
+        from hwmodels.dram.bulk import BulkDram
+        from hwmodels.dram.spec import address_map
+
+        self.spec = spec
+        self.bulk = BulkDram(spec)
+        amap = address_map(spec)
+        self.period_bytes = amap.stride["ro"] << amap.shift_bits  # addresses this far apart decode alike
+        self.line_from_bytes = line_from_bytes
+        self._memo: dict[tuple[int, int], tuple[float, int]] = {}
+        self._ns_per_byte: dict[bool, float] = {}
+        self.read_latency_ns = (spec.tRCD_rd + spec.read_delay) * spec.tCK_ns
+        self.model_calls = 0
+
+    def _call(self, addr: int, nbytes: int, is_write: bool) -> tuple[float, int]:
+        self.model_calls += 1
+        r = self.bulk.transfer(addr, nbytes, is_write)
+        return float(r.ns), int(r.events)
+
+    def ns(self, addr: int, nbytes: int, is_write: bool) -> tuple[float, int]:
+        """(nanoseconds, bulk-model events) of one contiguous transfer."""
+        events = 0
+        if nbytes < self.line_from_bytes and not is_write:
+            key = (addr % self.period_bytes, nbytes)
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = self._memo[key] = self._call(key[0], nbytes, False)
+                events = hit[1]
+            return hit[0], events
+        rate = self._ns_per_byte.get(is_write)
+        if rate is None:
+            (t0, e0), (t1, e1) = self._call(0, 1 << 20, is_write), self._call(0, 4 << 20, is_write)
+            rate = self._ns_per_byte[is_write] = (t1 - t0) / (3 << 20)
+            events = e0 + e1
+        return (0.0 if is_write else self.read_latency_ns) + rate * nbytes, events
+
+
+_BULK_COSTS: dict = {}
+
+
+def bulk_cost(spec) -> BulkCost:
+    """One memo per DRAM spec, shared by every simulation in the process (a policy's configurations, sweeps)."""
+    if spec not in _BULK_COSTS:
+        _BULK_COSTS[spec] = BulkCost(spec)
+    return _BULK_COSTS[spec]
+
+
 class BulkDramPort:
-    """`tile` fidelity: each transfer is one bulk DRAM request (hwmodels.dram BulkDram) holding the shared data bus
+    """`tile` fidelity: each transfer is costed by the bulk DRAM model (see BulkCost) and holds the shared data bus
     for its duration; reads and writes therefore serialise, as they do on a real half-duplex DRAM bus."""
 
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
-        from hwmodels.dram import BulkDram
-
         self.env = env
         self.spec = spec
         self.clock_ghz = clock_ghz
-        self.bulk = BulkDram(spec)
+        self.cost = bulk_cost(spec)
         self.split = ChannelSplit(spec)
         self.bus = simpy.Resource(env, capacity=1)
         self.intervals: list[tuple[float, float, str]] = []
@@ -123,11 +180,9 @@ class BulkDramPort:
         self.model_events = 0
 
     def _cost(self, addr: int, nbytes: int, is_write: bool) -> tuple[int, int]:
-        """(cycles, model events) of one transfer through the bulk model."""
-        r = self.bulk.transfer(addr, nbytes, is_write)
-        return max(1, math.ceil(r.ns * self.clock_ghz - 1e-9)), int(getattr(r, "events", 0))
-
-    shared_bus = True
+        """(cycles, model events) of one transfer."""
+        ns, events = self.cost.ns(addr, nbytes, is_write)
+        return max(1, math.ceil(ns * self.clock_ghz - 1e-9)), events
 
     def transfer(self, transfers, is_write: bool, label: str):
         """Hold the bus for the batch of transfers, each costed by the bulk model; returns (start, end) cycles."""
@@ -155,8 +210,9 @@ class BulkDramPort:
 
 
 class TransactionDramPort:
-    """`transaction` fidelity: every burst goes through the transaction-level DRAM model sharing this environment;
-    reads and writes from different DMA engines overlap and contend inside the model."""
+    """`transaction` fidelity: every burst goes through the transaction-level DRAM model sharing this environment.
+    As at `tile` fidelity, one DMA batch (a step's loads, or its stores) is in flight at a time, so the two levels
+    see the same transfer schedule and differ only in how the DRAM times it."""
 
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
         from hwmodels.dram.transaction import TransactionDram
@@ -166,6 +222,7 @@ class TransactionDramPort:
         self.clock_ghz = clock_ghz
         self.dram = TransactionDram(env, spec, ns_per_env_unit=1.0 / clock_ghz)
         self.split = ChannelSplit(spec)
+        self.bus = simpy.Resource(env, capacity=1)
         self.intervals: list[tuple[float, float, str]] = []
         self.channel_intervals: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
         self.channel_bytes: dict[int, int] = defaultdict(int)
@@ -173,13 +230,14 @@ class TransactionDramPort:
         self.bytes_written = 0
         self.model_events = 0
 
-    shared_bus = False
-
     def transfer(self, transfers, is_write: bool, label: str):
-        """Issue the batch's accesses together and wait for every burst; returns (start, end) cycles."""
-        start = self.env.now
-        events = [self.dram.access(t.addr, t.nbytes, is_write) for t in transfers]
-        yield self.env.all_of(events) if len(events) > 1 else events[0]
+        """Issue the batch's accesses together (the controller takes their bursts in order) and wait for every
+        burst; returns (start, end) cycles."""
+        with self.bus.request() as req:
+            yield req
+            start = self.env.now
+            events = [self.dram.access(t.addr, t.nbytes, is_write) for t in transfers]
+            yield self.env.all_of(events) if len(events) > 1 else events[0]
         self.intervals.append((start, self.env.now, label))
         touched = {ch for t in transfers for ch in self.split.bursts(t.addr, t.nbytes)}
         for ch in touched:
