@@ -63,8 +63,10 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
          "DRAM traffic over the run, by tensor role and by DSQ point"),
     ]
     if t["bandwidth"]["dram_bw_scale"].nunique() > 1:
+        fid = t["bandwidth"]["fidelity"].iloc[0] if "fidelity" in t["bandwidth"] else "?"
         figs.append((plots.speedup_vs_bandwidth(t["bandwidth"]), "speedup_vs_bandwidth",
-                     "Speedup against DRAM bandwidth (each policy's timeline re-costed at scaled bandwidth)"))
+                     f"Speedup against DRAM bandwidth (each policy's timeline re-costed at scaled bandwidth, "
+                     f"{fid} fidelity)"))
     if len(t["busy"]):
         figs.append((plots.busy_summary(t["busy"]), "busy_summary", "Where the simulated training time goes"))
     for fig, name, caption in figs:

@@ -33,6 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--fidelity", default="tile", help="engine fidelity: roofline, tile or transaction (default tile)")
     p.add_argument("--dram-bw-scale", default="0.25,0.5,1,2,4",
                    help="DRAM bandwidth multipliers for the speedup-vs-bandwidth plot (default %(default)s)")
+    p.add_argument("--bw-fidelity", default="roofline",
+                   help="fidelity of that bandwidth what-if (default roofline: analytic and fast)")
     p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR", help="output directory (default %(default)s)")
     p.add_argument("--resume", action="store_true",
                    help="reuse finished policies in DIR and continue interrupted training from its checkpoint")
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--dram-bw-scale: expected numbers, got {item!r}") from None
     config = StudyConfig(
         task=args.task, workload=args.workload, hw=args.hw, policies=tuple(split_list(args.policies)),
-        steps=args.steps, seed=args.seed, fidelity=args.fidelity, batch=args.batch, seq_len=args.seq_len,
+        steps=args.steps, seed=args.seed, fidelity=args.fidelity, bw_fidelity=args.bw_fidelity, batch=args.batch,
+        seq_len=args.seq_len,
         dram_bw_scales=tuple(scales), eval_every=args.eval_every,
     )
     quiet = args.no_progress or args.json

@@ -17,6 +17,7 @@ from sim.precision import PrecisionConfig
 # Figures averaged over steps with the step fractions (additive per step).
 ADDITIVE = ("cycles", "time_s", "macs", "arith_bitops", "dram_bytes", "read_bytes", "write_bytes")
 STALL_KEYS = ("compute_overlap_dram", "compute_only", "dram_only", "idle")
+FIDELITY_COST = ("transaction", "tile", "roofline")  # slowest first
 
 
 @dataclass
@@ -88,3 +89,27 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
              "compute_busy": r.compute_busy, "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
     figures = step_figures((f, r) for _, f, r in results)
     return TimelineCost(figures=figures, configs=pd.DataFrame(rows), results=results)
+
+
+def _simulate_into(trace, machine, config, fidelity: str, cache_dir: str) -> None:
+    from sim.engine import ResultCache, simulate
+
+    simulate(trace, machine, config, fidelity, cache=ResultCache(cache_dir))
+
+
+def prefetch(trace, jobs: Iterable[tuple[Any, PrecisionConfig, str]], cache, workers: int) -> None:
+    """Simulate (machine, config, fidelity) jobs `workers` at a time into `cache` (a ResultCache with a directory),
+    so later `cost_timeline` calls with that cache are hits. Jobs already cached are skipped by the engine."""
+    jobs = list({(repr(m), c, f): (m, c, f) for m, c, f in jobs}.values())
+    if workers <= 1 or len(jobs) <= 1 or cache is None or cache.directory is None:
+        return  # nothing to gain: cost_timeline simulates them in process
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sim.sweep.executors import process_context
+
+    # Slowest fidelity first, so the pool ends evenly.
+    jobs.sort(key=lambda j: FIDELITY_COST.index(j[2]) if j[2] in FIDELITY_COST else len(FIDELITY_COST))
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=process_context()) as pool:
+        for fut in [pool.submit(_simulate_into, trace, m, c, f, str(cache.directory)) for m, c, f in jobs]:
+            fut.result()
+

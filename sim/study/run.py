@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.study.costing import cost_timeline, phase_spans_s
+from sim.engine import ResultCache
+from sim.study.costing import cost_timeline, phase_spans_s, prefetch
 from sim.study.frames import busy_frame, timeline_frame, traffic_frame
 
 SCHEMA_VERSION = 1
@@ -33,6 +34,7 @@ class StudyConfig:
     steps: int = 300
     seed: int = 0
     fidelity: str = "tile"
+    bw_fidelity: str = "roofline"     # fidelity of the what-if bandwidth re-costing (tile costs ~5x the main run)
     batch: int | None = None
     seq_len: int | None = None
     dram_bw_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)   # what-if bandwidths for the speedup plot
@@ -192,16 +194,21 @@ def run_study(
         config = StudyConfig(**base)
     cfg = config or StudyConfig()
     say = log or (lambda msg: None)
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise OSError(f"study output {str(out)!r} exists and is not a directory")
     trace, machine, _ = _resolve(cfg)  # bad names fail here, before any training
     train_fn = train_fn or _default_train()
-    cache = _cache(out)
     root = out if out is not None else Path(tempfile.mkdtemp(prefix="dsqsim-study-"))
+    cache = ResultCache(root / "cache")  # on disk, so parallel workers fill it and a re-run reuses it
     runs = [_PolicyRun(cfg, name, root) for name in cfg.policies]
-    trained = _train_all(runs, train_fn, resume, progress, workers or 1, say)
+    trained = _train_all(runs, train_fn, resume, progress, workers, say)
+    jobs = [(machine, c, cfg.fidelity) for name in cfg.policies for c, _ in trained[name][1]]
+    jobs += [(machine.with_overrides(dram_bw_scale=float(s)), c, cfg.bw_fidelity) for name in cfg.policies
+             for c, _ in trained[name][1] for s in cfg.dram_bw_scales if s != 1.0 or cfg.bw_fidelity != cfg.fidelity]
+    say(f"simulating {len(jobs)} configuration(s), {workers} at a time ...")
+    prefetch(trace, jobs, cache, workers)
 
     parts = [_cost_policy(cfg, name, *trained[name], trace, machine, cache, say) for name in cfg.policies]
     if out is None:
@@ -249,9 +256,10 @@ def _cost_policy(cfg: StudyConfig, name: str, m: pd.DataFrame, tl, info: dict, t
             spans[phase] = spans.get(phase, 0.0) + frac * sec * steps
     bandwidth = []
     for scale in cfg.dram_bw_scales:
-        bw = cost if scale == 1.0 else cost_timeline(
-            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.fidelity, cache)
+        bw = cost if scale == 1.0 and cfg.bw_fidelity == cfg.fidelity else cost_timeline(
+            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.bw_fidelity, cache)
         bandwidth.append({"workload": cfg.workload, "hw": cfg.hw, "policy": name, "dram_bw_scale": float(scale),
+                          "fidelity": cfg.bw_fidelity,
                           **{k: bw.figures[k] for k in ("time_s", "dram_bytes", "compute_busy", "dram_busy")}})
     return {"summary": summary, "metrics": m.assign(policy=name), "timeline": timeline_frame(name, tl),
             "configs": cost.configs.assign(policy=name, steps=(cost.configs.fraction * steps).round().astype(int)),
@@ -270,15 +278,10 @@ def _resolve(cfg: StudyConfig):
     policies = {name: get_policy(name) for name in cfg.policies}
     machine = get_machine(cfg.hw)
     trace = resolve_workload(cfg.workload, batch=cfg.batch, seq_len=cfg.seq_len)
-    if cfg.fidelity not in FIDELITIES:
-        raise ValueError(f"unknown fidelity {cfg.fidelity!r}; choose from {', '.join(FIDELITIES)}")
+    for fidelity in (cfg.fidelity, cfg.bw_fidelity):
+        if fidelity not in FIDELITIES:
+            raise ValueError(f"unknown fidelity {fidelity!r}; choose from {', '.join(FIDELITIES)}")
     return trace, machine, policies
-
-
-def _cache(out: Path | None):
-    from sim.engine import DEFAULT_CACHE, ResultCache
-
-    return ResultCache(out / "cache") if out is not None else DEFAULT_CACHE
 
 
 def _is_additive(key: str) -> bool:
