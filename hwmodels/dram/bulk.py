@@ -70,25 +70,16 @@ class BulkDram:
             bursts = start + np.arange(n, dtype=np.int64) * stride_bytes
             bursts -= bursts % rb
         ch, rank, bg, bank, row = self._decode(bursts)
-        per_ns: list[float] = []
-        per_bytes: list[int] = []
-        acts_total, events, bounds = 0, 0, []
-        for c in range(s.channels):
-            sel = ch == c
-            nc = int(sel.sum())
-            per_bytes.append(nc * rb)
-            if nc == 0:
-                per_ns.append(0.0)
-                continue
-            cycles, acts, visits, bound = self._channel_cycles(rank[sel], bg[sel], bank[sel], row[sel], is_write)
-            acts_total += acts
-            events += visits
-            per_ns.append(cycles)
-            bounds.append((cycles, bound))
+        cycles, acts, names = self._channel_cycles(ch, rank, bg, bank, row, is_write)
+        per_bytes = (np.bincount(ch, minlength=s.channels) * rb).tolist()
+        per_ns = cycles.tolist()
+        acts_total = int(acts.sum())
+        events = acts_total
+        slowest_ch = int(np.argmax(cycles))
+        slowest, bound = float(cycles[slowest_ch]), names[slowest_ch]
         # the in-order front end hands out at most issue_width transactions per clock over all channels
         width = self.issue_width
         front = n / width if width else 0.0
-        slowest, bound = max(bounds)
         if front > slowest:
             slowest, bound = front + s.read_delay, "front end"
         total, refreshes = self._with_refresh(slowest, rank, start_ns)
@@ -103,57 +94,73 @@ class BulkDram:
         st, cn = self.amap.stride, self.amap.count
         return tuple((x // st[f]) % cn[f] for f in ("ch", "ra", "bg", "ba", "ro"))
 
-    def _channel_cycles(self, rank: np.ndarray, bg: np.ndarray, bank: np.ndarray, row: np.ndarray,
-                        is_write: bool) -> tuple[float, int, int, str]:
+    def _channel_cycles(self, ch: np.ndarray, rank: np.ndarray, bg: np.ndarray, bank: np.ndarray, row: np.ndarray,
+                        is_write: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per channel: (cycles, row activations, name of the binding bound), vectorised over all channels."""
         s = self.spec
-        n = len(rank)
-        burst = s.burst_cycles
+        nch, burst = s.channels, s.burst_cycles
         t_l = max(burst, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S)
         t_s = max(burst, s.tCCD_S)
-        # column time: bank groups visible within the controller's lookahead around each burst
+        # each channel's bursts in issue order, channel after channel
+        order = np.argsort(ch, kind="stable")
+        chs = ch[order]
+        n_ch = np.bincount(ch, minlength=nch)
+        ends = np.cumsum(n_ch)
+        starts = ends - n_ch
+        n = len(ch)
+        # column time: bank groups visible within the controller's lookahead (+-w bursts of the same channel)
         w = s.trans_queue_size + s.cmd_queue_size - 1
-        group = rank * s.bankgroups + bg
+        idx = np.arange(n)
+        lo = np.maximum(idx - w, starts[chs])
+        hi = np.minimum(idx + w + 1, ends[chs])
+        group = (rank * s.bankgroups + bg)[order]
         groups = np.zeros(n, dtype=np.int64)
         for gid in np.unique(group):
             present = np.concatenate(([0], np.cumsum(group == gid)))
-            lo = np.clip(np.arange(n) - w, 0, n)
-            hi = np.clip(np.arange(n) + w + 1, 0, n)
             groups += (present[hi] - present[lo]) > 0
-        t_col = float(np.maximum(t_s, t_l / groups).sum())
-        # row visits: runs of the same (rank, bank group, bank, row) in the channel's order, per bank
-        key_bank = (rank * s.bankgroups + bg) * s.banks_per_group + bank
-        order = np.argsort(key_bank, kind="stable")
-        kb, kr = key_bank[order], row[order]
+        t_col = np.bincount(chs, weights=np.maximum(t_s, t_l / groups), minlength=nch)
+        # row visits: runs of the same (channel, bank, row) in each bank's order
+        nb = s.ranks * s.banks
+        key_bank = chs * nb + ((rank * s.bankgroups + bg) * s.banks_per_group + bank)[order]
+        rows = row[order]
+        by_bank = np.argsort(key_bank, kind="stable")
+        kb, kr = key_bank[by_bank], rows[by_bank]
         new_visit = np.ones(n, dtype=bool)
         new_visit[1:] = (kb[1:] != kb[:-1]) | (kr[1:] != kr[:-1])
-        visit_id = np.cumsum(new_visit) - 1
-        visit_len = np.bincount(visit_id)
+        visit_len = np.bincount(np.cumsum(new_visit) - 1)
         visit_bank = kb[new_visit]
-        acts = len(visit_len)
         recovery = (s.CWL + burst + s.tWR) if is_write else (s.AL + s.tRTP)
-        occupancy = np.maximum(s.tRAS + s.tRP, s.tRCD_rd + (visit_len - 1) * t_l + recovery + s.tRP)
-        last_of_bank = np.ones(acts, dtype=bool)
+        occupancy = np.maximum(s.tRAS + s.tRP, s.tRCD_rd + (visit_len - 1) * t_l + recovery + s.tRP).astype(float)
+        last_of_bank = np.ones(len(visit_len), dtype=bool)
         last_of_bank[:-1] = visit_bank[1:] != visit_bank[:-1]
         # a bank's last visit ends at its last column command (no recovery or precharge to wait for)
         occupancy[last_of_bank] = s.tRCD_rd + (visit_len[last_of_bank] - 1) * t_l
-        t_bank = float(np.bincount(visit_bank, weights=occupancy).max())
-        visit_rank = visit_bank // s.banks
-        t_act = float(np.bincount(visit_rank, minlength=s.ranks).max()) * max(s.tRRD_S, s.tFAW / 4)
-        t_cmd = float(n + 2 * acts)
-        bounds = {"columns": t_col + s.tRCD_rd, "bank row cycles": t_bank, "activations": t_act + s.tRCD_rd,
-                  "command bus": t_cmd}
-        name = max(bounds, key=bounds.get)
-        body = bounds[name]
+        t_bank = np.bincount(visit_bank, weights=occupancy, minlength=nch * nb).reshape(nch, nb).max(axis=1)
+        visit_ch = visit_bank // nb
+        acts = np.bincount(visit_ch, minlength=nch)
+        visit_rank = visit_ch * s.ranks + (visit_bank % nb) // s.banks
+        acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks).max(axis=1)
+        t_act = acts_rank * max(s.tRRD_S, s.tFAW / 4)
+        t_cmd = n_ch + 2.0 * acts
+        names = ["columns", "bank row cycles", "activations", "command bus"]
+        table = np.stack([t_col + s.tRCD_rd, t_bank, t_act + s.tRCD_rd, t_cmd])
+        which = table.argmax(axis=0)
+        body = table.max(axis=0)
         if is_write:
             # acknowledged on entering the write buffer: the bursts still fitting in the write buffer and the
             # banks' command queues when the last one arrives are not waited for; below that, the buffer drains
             # one transaction per clock into the command queues
-            buffered = s.trans_queue_size + s.cmd_queue_size
-            for _ in range(4):  # fixed point: the banks among the buffered tail each hold a command queue
-                buffered = s.trans_queue_size + s.cmd_queue_size * len(np.unique(key_bank[-buffered:]))
-            body = max(body * max(n - buffered, 0) / n, float(max(n - s.trans_queue_size, 0)))
-            return body + 2.0, acts, acts, name
-        return body + s.read_delay + 2.0, acts, acts, name
+            buffered = np.full(nch, s.trans_queue_size + s.cmd_queue_size)
+            for c in np.flatnonzero(n_ch):
+                tail_banks = key_bank[starts[c]:ends[c]]
+                for _ in range(4):  # fixed point: the banks among the buffered tail each hold a command queue
+                    buffered[c] = s.trans_queue_size + s.cmd_queue_size * len(np.unique(tail_banks[-buffered[c]:]))
+            frac = np.maximum(n_ch - buffered, 0) / np.maximum(n_ch, 1)
+            cycles = np.maximum(body * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
+        else:
+            cycles = body + s.read_delay + 2.0
+        cycles = np.where(n_ch > 0, cycles, 0.0)
+        return cycles, acts, [names[k] for k in which]
 
     def _with_refresh(self, cycles: float, rank: np.ndarray, start_ns: float) -> tuple[float, int]:
         """Add the refreshes that fall inside the transfer. A refresh blocks its rank for tRP + tRFC; it delays the
