@@ -105,7 +105,7 @@ class BulkCost:
 
     The bulk model's cost grows with the bursts of a transfer (vectorised numpy per call, ~1-50 ms for 64 KB-8 MB)
     and a training step moves tens of thousands of transfers. So a read below `line_from_bytes` is costed exactly,
-    memoised by (address phase within one row period of the address map, size). A larger read, and every write,
+    memoised by (address phase within one sweep of the channel interleave, size). A larger read, and every write,
     costs latency + bytes x the sustained ns/byte, the slope of the bulk model between 1 MB and 4 MB transfers
     (long enough to include refresh at its average rate). Latency is the spec's ACT-to-data time (tRCD + AL + CL +
     burst) for reads and zero for writes. Writes always take the sustained rate because the bulk model acknowledges
@@ -116,12 +116,12 @@ class BulkCost:
 
     def __init__(self, spec, line_from_bytes: int = 64 * 1024) -> None:
         from hwmodels.dram.bulk import BulkDram
-        from hwmodels.dram.spec import address_map
 
         self.spec = spec
         self.bulk = BulkDram(spec)
-        amap = address_map(spec)
-        self.period_bytes = amap.stride["ro"] << amap.shift_bits  # addresses this far apart decode alike
+        split = ChannelSplit(spec)
+        # the phase that decides how a small read spreads over channels: one sweep of the channel interleave
+        self.period_bytes = split.stride * split.channels * spec.request_bytes
         self.line_from_bytes = line_from_bytes
         self._memo: dict[tuple[int, int], tuple[float, int]] = {}
         self._ns_per_byte: dict[bool, float] = {}
