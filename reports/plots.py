@@ -181,10 +181,12 @@ def training_curves(metrics: pd.DataFrame) -> Figure:
 
 
 def busy_summary(busy: pd.DataFrame) -> Figure:
-    """Where the simulated training time goes, per policy: busy time by unit (side by side: units overlap), the split
-    into compute/DRAM overlap, compute only, DRAM only and idle (stacked), and the span of each phase (stacked)."""
+    """Where the simulated training time goes, per policy: busy time by unit, the split of the run into compute/DRAM
+    overlap, compute only, DRAM only and idle (stacked: these partition the time), and the span of each phase
+    (first op start to last op end). Units and phase spans overlap in time, so those bars stand side by side."""
     policies = _policy_order(busy)
-    titles = {"unit": "busy time by unit", "overlap": "compute vs DRAM (stacked)", "phase": "span by phase (stacked)"}
+    titles = {"unit": "busy time by unit", "overlap": "compute vs DRAM (stacked, sums to the run)",
+              "phase": "span by phase (phases may overlap)"}
     bys = [b for b in titles if (busy.by == b).any()]
     fig, axes = plt.subplots(1, len(bys), figsize=(4.8 * len(bys), 1.8 + 0.55 * len(policies)), dpi=120,
                              squeeze=False)
@@ -193,7 +195,7 @@ def busy_summary(busy: pd.DataFrame) -> Figure:
         table = busy[busy.by == by].pivot_table(index="policy", columns="key", values="busy_s", aggfunc="sum",
                                                 fill_value=0.0).reindex(policies).fillna(0.0)
         table = table[list(dict.fromkeys(busy.key[busy.by == by]))]  # first-appearance order (phase order)
-        if by == "unit":
+        if by != "overlap":
             h = 0.8 / max(len(table.columns), 1)
             for i, key in enumerate(table.columns):
                 ax.barh(np.arange(len(table)) + (i - (len(table.columns) - 1) / 2) * h, table[key], height=h,

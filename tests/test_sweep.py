@@ -30,8 +30,11 @@ def test_tiny_sweep_through_the_engine(tmp_path):
     t = df.pivot(index="dram_bw_scale", columns="policy", values="time_s")
     assert (t.diff().dropna() <= 0).all().all()  # more bandwidth never slows a step
     assert (t["dsq"] < t["fp32"]).all()
-    speedup = t["fp32"] / t["dsq"]
-    assert speedup.loc[0.25] >= speedup.loc[4.0]  # DSQ's benefit is largest where memory-bound
+    # Where both are memory-bound (DRAM busy nearly all the time), the speedup is the traffic reduction.
+    low = df[df.dram_bw_scale == 0.25].set_index("policy")
+    assert (low.dram_busy > 0.9).all()
+    assert t.loc[0.25, "fp32"] / t.loc[0.25, "dsq"] == pytest.approx(
+        low.loc["fp32", "dram_bytes"] / low.loc["dsq", "dram_bytes"], rel=0.1)
     gbps = df.groupby("dram_bw_scale").dram_bw_gbps.first()
     assert gbps.loc[4.0] == pytest.approx(16 * gbps.loc[0.25])
     bytes_by_policy = df.groupby("policy").dram_bytes.nunique()

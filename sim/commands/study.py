@@ -33,8 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--fidelity", default="tile", help="engine fidelity: roofline, tile or transaction (default tile)")
     p.add_argument("--dram-bw-scale", default="0.25,0.5,1,2,4",
                    help="DRAM bandwidth multipliers for the speedup-vs-bandwidth plot (default %(default)s)")
-    p.add_argument("--bw-fidelity", default="roofline",
-                   help="fidelity of that bandwidth what-if (default roofline: analytic and fast)")
+    p.add_argument("--bw-fidelity", default=None,
+                   help="fidelity of that bandwidth what-if (default: --fidelity; roofline is the fast choice)")
     p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR", help="output directory (default %(default)s)")
     p.add_argument("--resume", action="store_true",
                    help="reuse finished policies in DIR and continue interrupted training from its checkpoint")

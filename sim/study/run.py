@@ -34,7 +34,7 @@ class StudyConfig:
     steps: int = 300
     seed: int = 0
     fidelity: str = "tile"
-    bw_fidelity: str = "roofline"     # fidelity of the what-if bandwidth re-costing (tile costs ~5x the main run)
+    bw_fidelity: str | None = None    # fidelity of the what-if bandwidth re-costing (None: `fidelity`)
     batch: int | None = None
     seq_len: int | None = None
     dram_bw_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)   # what-if bandwidths for the speedup plot
@@ -49,6 +49,8 @@ class StudyConfig:
             raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
         if self.eval_every is not None and int(self.eval_every) <= 0:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
+        if self.bw_fidelity is None:
+            object.__setattr__(self, "bw_fidelity", self.fidelity)
         if not self.dram_bw_scales or not all(s > 0 for s in self.dram_bw_scales):
             raise ValueError(f"dram_bw_scales must be positive numbers, got {self.dram_bw_scales!r}")
 
