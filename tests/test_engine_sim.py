@@ -172,3 +172,19 @@ def test_timeline_is_chrome_trace_format(trace, machine, tmp_path):
 def test_bad_fidelity_is_a_value_error(trace, machine):
     with pytest.raises(ValueError, match="fidelity"):
         simulate(trace, machine, BF16, fidelity="cycle")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload,hw", [("gpt2-small", "cloud-npu"), ("gpt2-small", "edge-npu"),
+                                         ("llama-7b", "cloud-npu"), ("llama-7b", "h100-sxm")])
+def test_large_workloads_keep_the_invariants(workload, hw):
+    from hwmodels.machine import get_machine
+
+    trace, machine = build_trace(get_spec(workload)), get_machine(hw)
+    r = _sim(trace, machine, BF16)
+    rf = roofline(trace, machine, BF16)
+    assert r.dram_bytes >= rf.counts.dram_bytes
+    gemm = rf.ops["kind"].isin(["gemm", "bmm"]) & (rf.ops["macs"] > 0)
+    bound = max(rf.ops.loc[gemm, "compute_s"].sum(), rf.ops.loc[~gemm, "compute_s"].sum(), rf.memory_time_s)
+    assert r.time_s >= bound * (1 - 1e-9)
+    assert int(r.ops["steps"].max()) <= EngineOptions().max_steps  # wall time bounded by ops x steps
