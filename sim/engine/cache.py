@@ -32,10 +32,12 @@ def cache_key(trace, machine, config, fidelity: str, options) -> str:
 
 
 class ResultCache:
-    """In-memory cache of SimResults, optionally backed by a directory of pickles."""
+    """In-memory cache of SimResults (the `max_entries` most recently stored; a result carries its timeline
+    intervals, up to tens of MB for a large workload), optionally backed by a directory of pickles."""
 
-    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+    def __init__(self, directory: str | os.PathLike | None = None, max_entries: int = 64) -> None:
         self.memory: dict[str, object] = {}
+        self.max_entries = max_entries
         self.directory = Path(directory).expanduser() if directory is not None else None
         self.hits = 0
         self.misses = 0
@@ -60,7 +62,10 @@ class ResultCache:
         return None
 
     def put(self, key: str, value) -> None:
+        self.memory.pop(key, None)
         self.memory[key] = value
+        while len(self.memory) > self.max_entries:
+            self.memory.pop(next(iter(self.memory)))  # dicts keep insertion order: drop the oldest
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")

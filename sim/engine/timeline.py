@@ -16,7 +16,8 @@ def timeline_events(result) -> list[dict[str, Any]]:
     us_per_cycle = 1e-3 / result.clock_ghz
     title = f"{result.workload} on {result.machine} ({result.config_label})"
     events: list[dict[str, Any]] = [{"ph": "M", "pid": 1, "tid": 0, "name": "process_name", "args": {"name": title}}]
-    tracks = [t for t in TRACK_ORDER if t in result.intervals] + sorted(set(result.intervals) - set(TRACK_ORDER))
+    rest = sorted(set(result.intervals) - set(TRACK_ORDER), key=lambda t: (len(t), t))  # dram_ch2 before dram_ch10
+    tracks = [t for t in TRACK_ORDER if t in result.intervals] + rest
     for tid, track in enumerate(tracks, start=1):
         events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": track}})
         events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
