@@ -4,9 +4,13 @@ Per op: GEMMs run at `machine.peak_macs_per_s(bits_a, bits_b)` for their operand
 machine's vector unit (`machine.vector_cycles(kind, elements)` at `machine.clock_ghz`, over the op's largest operand,
 as the engine does), its work counted in elementary vector ops (cycles x `machine.vector.lanes`). Memory time is the
 op's minimal DRAM traffic (see `sim.counting`) over `machine.dram_bw_gbps` (GB/s, 1e9 bytes/s). An op's lower-bound time
-is max(compute, memory), and the step's lower bound is the *sum* of the per-op bounds: ops are assumed not to overlap
-one another, while each op perfectly overlaps its own compute and memory. The sum of per-op maxima is therefore
->= max(total compute time, total memory time), the whole-step roofline that would allow overlap between ops.
+is max(compute, memory): it cannot finish sooner even with its compute and memory perfectly overlapped.
+
+The step's lower bound must hold for any schedule that respects the trace's dependencies and lets independent ops
+overlap (as the engine does), so it is the largest of
+- the critical path: the longest dependency chain (`trace.dependencies()`) of per-op bounds;
+- the total busy time of each shared resource: the MAC array (all GEMMs), the vector unit, the DRAM (all bytes).
+`serial_time_s`, the sum of per-op bounds, is what the step would take if ops never overlapped one another.
 """
 
 from __future__ import annotations
@@ -41,13 +45,17 @@ class RooflineResult:
     machine: str
     config_label: str
     dram_bw_bytes_per_s: float
-    time_lower_bound_s: float        # sum over ops of max(compute_s, memory_s)
-    compute_time_s: float            # sum over ops of compute_s
+    time_lower_bound_s: float        # max(critical_path_s, array_time_s, vector_time_s, memory_time_s)
+    compute_time_s: float            # sum over ops of compute_s (array + vector)
     memory_time_s: float             # sum over ops of memory_s
-    compute_bound_fraction: float    # share of the lower bound spent in compute-bound ops
+    compute_bound_fraction: float    # share of serial_time_s spent in compute-bound ops
     roofs: list[Roof]
     counts: Counts = field(repr=False)
     ops: pd.DataFrame = field(repr=False)
+    serial_time_s: float = 0.0       # sum over ops of max(compute_s, memory_s): no overlap between ops
+    critical_path_s: float = 0.0     # longest dependency chain of per-op bounds
+    array_time_s: float = 0.0        # sum of GEMM compute_s
+    vector_time_s: float = 0.0       # sum of vector-op compute_s
 
     @property
     def overlapped_bound_s(self) -> float:
@@ -62,7 +70,9 @@ class RooflineResult:
         return {
             "workload": self.workload, "machine": self.machine, "config": self.config_label,
             "macs": self.counts.macs, "arith_bitops": self.counts.arith_bitops, "dram_bytes": self.counts.dram_bytes,
-            "time_lower_bound_s": self.time_lower_bound_s, "compute_time_s": self.compute_time_s,
+            "time_lower_bound_s": self.time_lower_bound_s, "serial_time_s": self.serial_time_s,
+            "critical_path_s": self.critical_path_s, "array_time_s": self.array_time_s,
+            "vector_time_s": self.vector_time_s, "compute_time_s": self.compute_time_s,
             "memory_time_s": self.memory_time_s, "compute_bound_fraction": self.compute_bound_fraction,
             "bytes_by_point": dict(self.counts.bytes_by_point), "bytes_by_role": dict(self.counts.bytes_by_role),
         }
@@ -72,6 +82,14 @@ def _op_elements(trace, op) -> int:
     """Elements a vector op streams through: its largest operand (a reduction reads more than it writes)."""
     sizes = [int(trace.tensors[o.tensor].elements) for o in (*op.inputs, *op.outputs)]
     return max(sizes, default=0)
+
+
+def critical_path_s(dependencies: list[tuple[int, ...]], times_s) -> float:
+    """Longest chain of per-op times through the dependency DAG (ops are in program order)."""
+    finish: list[float] = []
+    for deps, t in zip(dependencies, times_s, strict=True):
+        finish.append(max((finish[d] for d in deps), default=0.0) + float(t))
+    return max(finish, default=0.0)
 
 
 def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = None) -> RooflineResult:
@@ -126,9 +144,15 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
     roofs = [Roof(f"{', '.join(w)}-bit MAC", p, "MAC", p / bw) for p, w in sorted(widths_by_peak.items())]
     if has_vector:
         roofs.append(Roof(VECTOR_ROOF, vector_peak, "op", vector_peak / bw))
+    is_gemm = ops["kind"].isin(GEMM_KINDS) if "kind" in ops else pd.Series([o.kind in GEMM_KINDS for o in trace.ops])
+    array_s = float(ops.loc[is_gemm.to_numpy(), "compute_s"].sum())
+    vector_s = float(ops.loc[~is_gemm.to_numpy(), "compute_s"].sum())
+    memory_s = float(ops["memory_s"].sum())
+    path_s = critical_path_s(trace.dependencies(), ops["time_s"])
     return RooflineResult(
         workload=str(trace.workload), machine=str(machine.name), config_label=config.label,
-        dram_bw_bytes_per_s=bw, time_lower_bound_s=total,
+        dram_bw_bytes_per_s=bw, time_lower_bound_s=max(path_s, array_s, vector_s, memory_s),
+        serial_time_s=total, critical_path_s=path_s, array_time_s=array_s, vector_time_s=vector_s,
         compute_time_s=float(ops["compute_s"].sum()), memory_time_s=float(ops["memory_s"].sum()),
         compute_bound_fraction=float(ops.loc[ops["bound"] == "compute", "time_s"].sum() / total) if total else 0.0,
         roofs=roofs, counts=counts, ops=ops,

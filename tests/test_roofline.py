@@ -43,6 +43,25 @@ def test_per_op_bounds_by_hand():
     assert r.time_lower_bound_s == pytest.approx(ops["time_s"].sum())
 
 
+def test_step_bound_allows_independent_ops_to_overlap():
+    # dx and dW both depend only on fc.fwd: on a compute-free, memory-bound toy the critical path is
+    # fwd + max(dx, dW), but the DRAM still has to move every byte, so the bound is the total memory time.
+    r = roofline(linear_trace(), ToyMachine(dram_bw_gbps=1.0), PrecisionConfig.uniform("fp32"))
+    t = r.ops.set_index("name")["time_s"]
+    assert r.critical_path_s == pytest.approx(t["fc.fwd"] + max(t["fc.dx"], t["fc.dW"]))
+    assert r.critical_path_s < r.serial_time_s
+    assert r.time_lower_bound_s == pytest.approx(max(r.critical_path_s, r.memory_time_s, r.array_time_s))
+    assert r.time_lower_bound_s <= r.serial_time_s
+
+
+def test_critical_path_by_hand():
+    from sim.roofline import critical_path_s
+
+    # 0 -> {1, 2} -> 3: the longer branch counts.
+    assert critical_path_s([(), (0,), (0,), (1, 2)], [1.0, 5.0, 2.0, 1.0]) == 7.0
+    assert critical_path_s([(), (), ()], [1.0, 3.0, 2.0]) == 3.0
+
+
 def test_compute_bound_when_bandwidth_is_huge():
     r = roofline(linear_trace(), ToyMachine(dram_bw_gbps=1e9), PrecisionConfig.uniform("fixed16"))
     assert (r.ops["bound"] == "compute").all()

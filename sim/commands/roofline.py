@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
           f"(q0 {c.bytes_by_point['q0'] / 1e6:.4g}, q1 {c.bytes_by_point['q1'] / 1e6:.4g}, "
           f"q2 {c.bytes_by_point['q2'] / 1e6:.4g}, q3 {c.bytes_by_point['q3'] / 1e6:.4g}, "
           f"other {c.bytes_by_point['other'] / 1e6:.4g} MB)")
-    print(f"  step lower bound {result.time_lower_bound_s * 1e3:.4g} ms (sum of per-op max(compute, memory); "
-          f"compute {result.compute_time_s * 1e3:.4g} ms, memory {result.memory_time_s * 1e3:.4g} ms in total; "
-          f"{result.compute_bound_fraction:.0%} of it in compute-bound ops)")
+    print(f"  step lower bound {result.time_lower_bound_s * 1e3:.4g} ms = max(critical path "
+          f"{result.critical_path_s * 1e3:.4g}, array {result.array_time_s * 1e3:.4g}, vector "
+          f"{result.vector_time_s * 1e3:.4g}, memory {result.memory_time_s * 1e3:.4g}) ms; without overlap between "
+          f"ops {result.serial_time_s * 1e3:.4g} ms, {result.compute_bound_fraction:.0%} of it in compute-bound ops")
     for r in result.roofs:
         print(f"  roof {r.label}: {r.peak_ops_per_s / 1e12:.4g} T{r.unit}/s, ridge {r.ridge_ops_per_byte:.4g} "
               f"{r.unit}/byte")
