@@ -1,6 +1,7 @@
 """Counting: MACs, arithmetic bit-operations and minimal DRAM traffic of one training step under a precision config.
 
-Traffic model (minimal traffic): every operand of an op is one DRAM access of the whole tensor, so a tensor is written
+Traffic model (minimal traffic): every operand of an op is one DRAM access of the tensor (the whole tensor, or the rows
+a gather touches: `trace.access_elements(operand)`), so a tensor is written
 once by its producer and read once by each consumer, at `config.format_at(operand.point, tensor.role)`. A format's
 `bits_per_element` already includes its shared-exponent overhead (bfp4 with 16-element blocks and an 8-bit exponent
 stores 4.5 bits per element). Arithmetic cost: each MAC of a GEMM costs `mult_bits(A) x mult_bits(B)` bit-operations
@@ -80,7 +81,7 @@ def _accesses(trace, config: PrecisionConfig) -> list[Access]:
                 if key not in fmt_cache:
                     fmt_cache[key] = config.format_at(operand.point, tensor.role)
                 fmt = fmt_cache[key]
-                n = int(tensor.elements)
+                n = int(trace.access_elements(operand))
                 out.append(Access(i, tensor.name, tensor.role, operand.point, direction, fmt.name, n,
                                   access_bytes(n, fmt)))
     return out

@@ -80,7 +80,7 @@ class RooflineResult:
 
 def _op_elements(trace, op) -> int:
     """Elements a vector op streams through: its largest operand (a reduction reads more than it writes)."""
-    sizes = [int(trace.tensors[o.tensor].elements) for o in (*op.inputs, *op.outputs)]
+    sizes = [int(trace.access_elements(o)) for o in (*op.inputs, *op.outputs)]
     return max(sizes, default=0)
 
 

@@ -248,3 +248,20 @@ def test_bad_specs_raise():
         ModelSpec("x", "decoder", 1, 64, 4, 8, 10, 1, 1, max_positions=8, activation="tanh")
     with pytest.raises(ValueError, match="n_decoder_layers"):
         ModelSpec("x", "encoder_decoder", 1, 64, 4, 8, 10, 1, 1, positional="sinusoidal")
+
+
+def test_embedding_lookups_read_gathered_rows_not_whole_tables():
+    trace = build_trace(get_spec("gpt2-small"), batch=2, seq_len=64)
+    op = next(o for o in trace.ops if o.kind == "embedding" and o.phase == "forward")
+    reads = {o.tensor: trace.access_elements(o) for o in op.inputs}
+    d = trace.spec["d_model"]
+    assert reads["embed.tokens"] == 2 * 64 * d  # 128 tokens gather at most 128 of the 50,257 rows
+    assert reads["embed.pos"] == 64 * d  # positions 0..63 of 1024
+    # The gradient and the optimizer still move whole tables.
+    adam = next(o for o in trace.ops if o.kind == "optimizer" and any(i.tensor == "embed.tokens" for i in o.inputs))
+    assert all(trace.access_elements(i) == trace.tensors[i.tensor].elements for i in adam.inputs)
+    # Tiny vocabulary: a gather can never touch more rows than the table has.
+    tiny = build_trace(get_spec("tiny-lm"), batch=64, seq_len=64)
+    op = next(o for o in tiny.ops if o.kind == "embedding" and o.phase == "forward")
+    table = next(i for i in op.inputs if i.tensor == "embed.tokens")
+    assert tiny.access_elements(table) == tiny.tensors["embed.tokens"].elements

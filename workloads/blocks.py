@@ -69,14 +69,16 @@ class ModelBuilder(TraceBuilder):
     # ---- embeddings and heads --------------------------------------------------------------------------------
     def embed(self, p: str, ids: str, table: str, type_ids: str | None = None) -> str:
         s = self.s
-        tables = [table]
-        if s.positional == "learned":
+        tables, distinct = [table], [self.trace.batch * self.trace.seq_len]
+        if s.positional == "learned":  # positions 0..seq_len-1
             tables.append(self.weight(f"{p}.pos", (s.max_positions, s.d_model)))
+            distinct.append(self.trace.seq_len)
         if type_ids is not None:
             tables.append(self.weight(f"{p}.type", (s.type_vocab_size, s.d_model)))
+            distinct.append(s.type_vocab_size)
         # sinusoidal: positions computed and added (2 FLOPs/element incl. the sqrt(d) scale); rotary: in attention
         extra = 2 if s.positional == "sinusoidal" else 0
-        return self.embedding(p, ids, tables, s.d_model, [type_ids] if type_ids else [], extra)
+        return self.embedding(p, ids, tables, s.d_model, [type_ids] if type_ids else [], extra, distinct)
 
     def lm_head(self, h: str, table: str) -> str:
         s = self.s

@@ -235,12 +235,17 @@ class TraceBuilder:
         return y
 
     def embedding(self, name: str, ids: str, tables: list[str], width: int, extra_ids: Sequence[str] = (),
-                  flops_per_element: int = 0) -> str:
-        """Sum of table lookups (token, position, type). The trace reads each table whole (see README)."""
+                  flops_per_element: int = 0, distinct_rows: Sequence[int] | None = None) -> str:
+        """Sum of table lookups (token, position, type). A lookup gathers the rows its ids name, at most one per
+        token and at most `distinct_rows[i]` from table i, so it reads those rows, not the whole table; the
+        gradient is a dense table, as frameworks keep it."""
         rows = self.shape(ids)[0]
         y = self.tensor(name, (rows, width), "activation")
         n = rows * width
-        self.op(name, "embedding", [_q(ids), *(_q(i) for i in extra_ids), *(_q(t) for t in tables)], [_q(y)],
+        limits = distinct_rows or [rows] * len(tables)
+        gathers = [Operand(t, None, min(rows, lim, self.shape(t)[0]) * width) for t, lim in zip(tables, limits,
+                                                                                                   strict=True)]
+        self.op(name, "embedding", [_q(ids), *(_q(i) for i in extra_ids), *gathers], [_q(y)],
                 n * (max(len(tables) - 1, 0) + flops_per_element))
 
         def backward() -> None:

@@ -37,10 +37,14 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Operand:
-    """One access of a whole tensor by an op, at the precision of DSQ point `point` (None: by the tensor's role)."""
+    """One access of a tensor by an op, at the precision of DSQ point `point` (None: by the tensor's role).
+
+    The access moves the whole tensor unless `elements` says it touches fewer (a gather of embedding rows).
+    """
 
     tensor: str
     point: str | None = None
+    elements: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,8 @@ class Trace:
             rows.append({
                 "index": i, "name": op.name, "kind": op.kind, "phase": op.phase, "layer": op.layer,
                 "macs": op.macs, "flops": op.flops,
-                "input_elements": sum(self.tensors[o.tensor].elements for o in op.inputs),
-                "output_elements": sum(self.tensors[o.tensor].elements for o in op.outputs),
+                "input_elements": sum(self.access_elements(o) for o in op.inputs),
+                "output_elements": sum(self.access_elements(o) for o in op.outputs),
                 "n_inputs": len(op.inputs), "n_outputs": len(op.outputs),
                 "gemm_batch": g.batch if g else None, "gemm_m": g.m if g else None,
                 "gemm_k": g.k if g else None, "gemm_n": g.n if g else None,
@@ -121,6 +125,11 @@ class Trace:
         for col in ("layer", "gemm_batch", "gemm_m", "gemm_k", "gemm_n"):
             frame[col] = frame[col].astype("Int64")
         return frame
+
+    def access_elements(self, operand: Operand) -> int:
+        """Elements one access moves: the whole tensor, or the part a gather touches."""
+        whole = self.tensors[operand.tensor].elements
+        return whole if operand.elements is None else min(operand.elements, whole)
 
     # ---- dependencies ----------------------------------------------------------------------------------------
     def producers(self) -> list[tuple[int, ...]]:

@@ -9,13 +9,13 @@ from typing import Any
 
 from workloads.trace import GemmShape, Op, Operand, Tensor, Trace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: an operand may carry the elements a gather touches
 FORMAT_NAME = "dsqsim-trace"
 
 
 def trace_to_dict(trace: Trace) -> dict[str, Any]:
     def operands(ops: tuple[Operand, ...]) -> list[list]:
-        return [[o.tensor, o.point] for o in ops]
+        return [[o.tensor, o.point] if o.elements is None else [o.tensor, o.point, o.elements] for o in ops]
 
     return {
         "format": FORMAT_NAME,
@@ -124,5 +124,13 @@ def _point(value: Any, name: str) -> str | None:
 
 
 def _operands(value: Any, op: str) -> tuple[Operand, ...]:
-    return tuple(Operand(_typed(t, str, f"operand of {op}"), _point(p, op))
-                 for t, p in (_row(o, 2, f"operand of {op}") for o in _typed(value, list, f"operands of {op}")))
+    out = []
+    for o in _typed(value, list, f"operands of {op}"):
+        row = _row(o, len(o) if isinstance(o, list) and len(o) in (2, 3) else 2, f"operand of {op}")
+        elements = None
+        if len(row) == 3:
+            elements = _typed(row[2], int, f"accessed elements of an operand of {op}")
+            if elements <= 0:
+                raise ValueError(f"accessed elements of an operand of {op} must be positive, got {elements}")
+        out.append(Operand(_typed(row[0], str, f"operand of {op}"), _point(row[1], op), elements))
+    return tuple(out)

@@ -70,7 +70,7 @@ def allocate(trace, config) -> dict[str, int]:
     for op in trace.ops:
         for o in (*op.inputs, *op.outputs):
             t = trace.tensors[o.tensor]
-            b = access_bytes(t.elements, config.format_at(o.point, t.role))
+            b = access_bytes(t.elements, config.format_at(o.point, t.role))  # whole tensor: room for any access
             sizes[o.tensor] = max(sizes.get(o.tensor, 0), b)
     bases, addr = {}, 0
     for name in sorted(sizes):  # sorted: addresses do not depend on dict order
@@ -82,7 +82,7 @@ def allocate(trace, config) -> dict[str, int]:
 def _access(trace, config, operand, is_write: bool, bases: dict[str, int], reads: int = 1) -> Access:
     t = trace.tensors[operand.tensor]
     fmt = _format(config, operand.point, t.role)
-    size = access_bytes(t.elements, fmt)
+    size = access_bytes(trace.access_elements(operand), fmt)
     return Access(t.name, t.role, operand.point or OTHER_POINT, fmt.name, is_write, bases[t.name], size,
                   size * reads)
 
@@ -228,7 +228,7 @@ def _offsets(parts: list[int]) -> list[int]:
 
 def op_elements(trace, op) -> int:
     """Elements a vector op streams through: its largest operand (as sim.roofline counts it)."""
-    return max((int(trace.tensors[o.tensor].elements) for o in (*op.inputs, *op.outputs)), default=0)
+    return max((int(trace.access_elements(o)) for o in (*op.inputs, *op.outputs)), default=0)
 
 
 def _plan_vector_op(trace, index, config, mv: MachineView, bases, max_steps) -> OpPlan:
