@@ -101,3 +101,15 @@ def test_sweep_bad_input(tmp_path, capsys, args, words, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and words in err[0]
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_sweep_json_is_strict(tmp_path, capsys):
+    import json
+
+    def no_nan(c):
+        raise ValueError(c)
+
+    assert main(["sweep", "--workload", "tiny-mt", "--policies", "fp32", "--dram-bw-scale", "1", "--fidelity",
+                 "roofline", "--out", str(tmp_path / "j.parquet"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out, parse_constant=no_nan)["rows"]
+    assert len(rows) == 1 and rows[0]["array"] is None and rows[0]["time_s"] > 0

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                        workers=args.workers, log=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
     if args.json:
         print_json({"out": str(args.out), "report": str(result.report_path) if result.report_path else None,
-                    "summary": result.summary.to_dict(orient="records")})
+                    "summary": _records(result.summary)})
         return 0
     cols = [c for c in ("policy", "steps", "final_valid_loss", "final_bleu", "time_s", "speedup", "dram_bytes",
                         "traffic_reduction", "arith_bitops", "bitops_reduction") if c in result.summary]
@@ -76,3 +76,8 @@ def run(args: argparse.Namespace) -> int:
     where = result.report_path or args.out
     print(f"report: {where}")
     return 0
+
+
+def _records(df) -> list[dict]:
+    """Rows as dicts with NaN as None, so the JSON is strict."""
+    return df.astype(object).where(df.notna(), None).to_dict(orient="records")

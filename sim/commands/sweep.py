@@ -71,10 +71,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"dsqsim: sweep stopped: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print_json({"out": str(args.out), "points": int(len(df)), "rows": df.to_dict(orient="records")})
+        print_json({"out": str(args.out), "points": int(len(df)), "rows": _records(df)})
         return 0
     cols = [c for c in ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb", "time_s", "dram_bytes",
                         "arith_bitops", "compute_busy", "dram_busy") if c in df and df[c].notna().any()]
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nwrote {args.out} ({len(df)} points); report: dsqsim report {args.out} --out report.html")
     return 0
+
+
+def _records(df) -> list[dict]:
+    """Rows as dicts with NaN as None, so the JSON is strict."""
+    return df.astype(object).where(df.notna(), None).to_dict(orient="records")
