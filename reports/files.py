@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+PLOT_SUFFIXES = (".png", ".svg")
+
 
 def _umask_mode() -> int:
     mask = os.umask(0)
@@ -32,6 +34,35 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def plot_paths(path: str | os.PathLike) -> list[Path]:
+    """`x.png` or `x.svg` -> that file; `x` with no suffix -> x.png and x.svg. Checks the folder exists."""
+    p = Path(path)
+    if p.suffix and p.suffix.lower() not in PLOT_SUFFIXES:
+        raise ValueError(f"plot file {str(p)!r}: unknown suffix {p.suffix!r}; use .png, .svg, or no suffix for both")
+    if not p.parent.is_dir():
+        raise OSError(f"plot folder {str(p.parent)!r} does not exist")
+    return [p.with_suffix(s) for s in PLOT_SUFFIXES] if not p.suffix else [p]
+
+
+def save_figure(fig, path: str | os.PathLike) -> list[Path]:
+    """Write a matplotlib figure to `path` (see `plot_paths`), each file atomically, then close the figure."""
+    import matplotlib.pyplot as plt
+
+    targets = plot_paths(path)
+    try:
+        for t in targets:
+            tmp = readable_tmp(t.parent, t.stem, t.suffix)
+            try:
+                fig.savefig(tmp, format=t.suffix.lstrip(".").lower())
+                os.replace(tmp, t)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    finally:
+        plt.close(fig)
+    return targets
 
 
 def slug(name: str) -> str:

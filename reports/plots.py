@@ -10,9 +10,6 @@ Frame shapes (as written by `sim.study` / `sim.sweep`):
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -21,30 +18,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from reports.files import readable_tmp  # noqa: E402
-from reports.roofline_plot import plot_paths  # noqa: E402
+from reports.files import plot_paths, save_figure  # noqa: E402,F401  (save_figure: part of this API)
 
 POINT_COLOURS = {"q0": "tab:blue", "q1": "tab:red", "q2": "tab:orange", "q3": "tab:green"}
 POINT_STYLES = (("-", 3.4), ("--", 2.6), ("-.", 2.0), (":", 1.6))
 GROUP_AXES = ("workload", "hw", "array", "sram_kb")
-
-
-def save_figure(fig: Figure, path: str | os.PathLike) -> list[Path]:
-    """Write `fig` to `path` (no suffix -> .png and .svg), atomically, then close it; returns the files."""
-    targets = plot_paths(path)
-    try:
-        for t in targets:
-            t.parent.mkdir(parents=True, exist_ok=True)
-            tmp = readable_tmp(t.parent, t.stem, t.suffix)
-            try:
-                fig.savefig(tmp, format=t.suffix.lstrip(".").lower())
-                os.replace(tmp, t)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-    finally:
-        plt.close(fig)
-    return targets
 
 
 def _bytes_unit(max_bytes: float) -> tuple[float, str]:

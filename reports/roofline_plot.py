@@ -8,15 +8,15 @@ nothing half-written.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from reports.files import plot_paths, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 PHASE_COLOURS = {"forward": "tab:blue", "loss": "tab:purple", "backward": "tab:orange", "optimizer": "tab:green"}
-PLOT_SUFFIXES = (".png", ".svg")
 
 
 def roofline_figure(result, title: str | None = None) -> Figure:
@@ -78,32 +78,7 @@ def roofline_figure(result, title: str | None = None) -> Figure:
     return fig
 
 
-def plot_paths(path: str | os.PathLike) -> list[Path]:
-    """`x.png` or `x.svg` -> that file; `x` with no suffix -> x.png and x.svg. Checks the folder exists."""
-    p = Path(path)
-    if p.suffix and p.suffix.lower() not in PLOT_SUFFIXES:
-        raise ValueError(f"plot file {str(p)!r}: unknown suffix {p.suffix!r}; use .png, .svg, or no suffix for both")
-    if not p.parent.is_dir():
-        raise OSError(f"plot folder {str(p.parent)!r} does not exist")
-    return [p.with_suffix(s) for s in PLOT_SUFFIXES] if not p.suffix else [p]
-
-
 def save_roofline_plot(result, path: str | os.PathLike, title: str | None = None) -> list[Path]:
     """Write the roofline plot to `path` (see `plot_paths`); returns the files written."""
-    targets = plot_paths(path)
-    fig = roofline_figure(result, title)
-    import matplotlib.pyplot as plt
-
-    try:
-        for t in targets:
-            fd, tmp = tempfile.mkstemp(prefix=f".{t.stem}.", suffix=t.suffix, dir=t.parent)
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=t.suffix.lstrip(".").lower())
-                os.replace(tmp, t)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-    finally:
-        plt.close(fig)
-    return targets
+    plot_paths(path)  # a bad suffix or folder fails before the drawing
+    return save_figure(roofline_figure(result, title), path)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.step < 0 or args.step >= args.total_steps:
         raise ValueError(f"--step must be in [0, --total-steps={args.total_steps}), got {args.step}")
     if args.plot:
-        from reports.roofline_plot import plot_paths
+        from reports.files import plot_paths
 
         plot_paths(args.plot)  # reject a bad suffix before the work
     trace = load_workload(args)
