@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from workloads.spec import ModelSpec, get_spec
 from workloads.trace import Trace
+from workloads.trace_io import read_json_object
 
 
 def _check_size(what: str, value: int | None) -> None:
@@ -57,7 +57,7 @@ def build_trace_from_file(path: str, batch: int | None, seq_len: int | None) -> 
         return build_trace(spec_from_hf_config(config), batch, seq_len)
     if path.endswith(".toml"):
         return build_trace(spec_from_file(path), batch, seq_len)
-    data = _read_json(path)
+    data = read_json_object(path)
     if "schema_version" in data or "ops" in data:
         from workloads.trace_io import trace_from_dict
 
@@ -82,18 +82,5 @@ def spec_from_file(path: str) -> ModelSpec:
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML ({exc})") from None
     else:
-        data = _read_json(path)
+        data = read_json_object(path)
     return ModelSpec.from_dict(data, path)
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text file") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object at the top level")
-    return data

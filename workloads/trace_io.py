@@ -52,7 +52,8 @@ def save_trace(trace: Trace, path: str) -> None:
         raise
 
 
-def load_trace(path: str) -> Trace:
+def read_json_object(path: str) -> dict[str, Any]:
+    """A JSON file's top-level object; ValueError naming the file when it is not valid JSON or not an object."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -60,7 +61,13 @@ def load_trace(path: str) -> Trace:
         raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a UTF-8 text file") from None
-    return trace_from_dict(data, path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def load_trace(path: str) -> Trace:
+    return trace_from_dict(read_json_object(path), path)
 
 
 def trace_from_dict(data: Any, source: str = "trace") -> Trace:
