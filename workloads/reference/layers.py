@@ -32,10 +32,10 @@ class Linear:
         params[self.b] = np.zeros(d_out, dtype=dtype)
         self.x_stash: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray, params: Params, qz: Quantizer, x_q0: np.ndarray | None = None) -> np.ndarray:
-        """`x_q0` lets a caller pass x already quantized at q0 (saves a second pass)."""
-        xq = qz.q0(x) if x_q0 is None else x_q0
-        y = xq @ qz.q0(params[self.w])
+    def forward(self, x: np.ndarray, params: Params, qz: Quantizer) -> np.ndarray:
+        w = params[self.w]
+        # One 2-D GEMM: numpy would run [B, T, d] @ W as B separate small GEMMs.
+        y = (qz.q0(x).reshape(-1, w.shape[0]) @ qz.q0(w)).reshape(*x.shape[:-1], w.shape[1])
         y += params[self.b]
         if qz.training:
             self.x_stash = qz.stash(x)
@@ -44,13 +44,13 @@ class Linear:
     def backward(self, dy: np.ndarray, params: Params, qz: Quantizer, grads: Params) -> np.ndarray:
         x = self.x_stash
         assert x is not None, "backward before a training forward"
-        dyq = qz.q2(dy)
         d_in, d_out = params[self.w].shape
-        _acc(grads, self.w, qz.q3(x.reshape(-1, d_in).T @ dyq.reshape(-1, d_out)))
+        dyq = qz.q2(dy).reshape(-1, d_out)
+        _acc(grads, self.w, qz.q3(x.reshape(-1, d_in).T @ dyq))
         dy2 = dy.reshape(-1, d_out)
         _acc(grads, self.b, qz.q3(np.ones(dy2.shape[0], dtype=dy.dtype) @ dy2))  # a GEMV beats sum(axis=0) 2x
         self.x_stash = None
-        return qz.q3(dyq @ qz.q2(params[self.w]).T)
+        return qz.q3((dyq @ qz.q2(params[self.w]).T).reshape(*dy.shape[:-1], d_in))
 
 
 class LayerNorm:
