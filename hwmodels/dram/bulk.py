@@ -1,18 +1,23 @@
-"""Bulk-transfer DRAM model: the completion time of one DMA (KB to MB) from the timing parameters, without
-simulating its bursts one by one.
+"""Bulk-transfer DRAM model: the completion time of one DMA (KB to MB), or of a batch of DMAs queued together,
+from the timing parameters, without simulating bursts one by one.
 
-Assumptions: the transfer is alone on the device, starts with every bank closed and queues empty (the engine
-serialises transfers per channel), and is offered by the same in-order front end as the transaction-level model.
-The bursts' addresses are decoded with vectorised numpy; the timing itself is per channel and per row activation:
+Assumptions: the transfers start with every bank closed and queues empty (the engine serialises batches), and are
+offered by the same in-order front end as the transaction-level model. The bursts' addresses are decoded with
+vectorised numpy into per-channel *work* (`ChannelWork`: totals that add up over the transfers of a batch, since a
+channel's controller serves them from the same queues); timing the work is per channel:
 
   column time   each burst costs max(burst, tCCD_S, tCCD_L / g): g is the number of bank groups among the channel's
                 bursts the controller can see around it (its transaction plus command queues), so one bank group
                 streams at tCCD_L and interleaved groups at the bus rate
   bank time     each row visit occupies its bank for max(tRC, tRCD + columns + tRTP (reads) or write recovery + tRP)
-  ACT rate      activations per rank at max(tRRD_S, tFAW / 4) apart; one command per clock on the command bus
+  ACT rate      the last of a rank's k activations issues at (k-1)//4 x max(tFAW, 4 tRRD_S) + (k-1)%4 x tRRD_S
+                (back-to-back at tRRD_S, every fifth waiting for the four-activate window), then tRCD to its data
+  command bus   one command per clock: bursts + ACT/PRE pairs
   front end     issue_width transactions per clock over all channels
-  latency       the first ACT-to-data (tRCD + CL + burst); writes complete on entering the write buffer, i.e. when
-                all but the last (transaction + command queue) bursts of the channel have issued
+  latency       reads end when the last data returns (command + CL + burst). Writes are posted: they end when the
+                write buffer accepts the last burst, i.e. when all but the bursts still fitting in the write buffer
+                and the banks' command queues have issued (`ns`); `drain_ns` is when the channel has written them all
+                (DRAMSim3's controller drains a buffer of more than 8 writes as soon as it has nothing else to do)
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
                 bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`)
 
@@ -22,21 +27,113 @@ The channel takes the largest of these bounds; the transfer ends when its slowes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hwmodels.dram.spec import DramSpec, address_map, get_dram
 
+WRITE_HOLD_MAX = 8  # DRAMSim3 starts draining a non-full write buffer only when it holds more than this many writes
+BOUNDS = ("columns", "bank row cycles", "activations", "command bus")
+
 
 @dataclass
 class BulkResult:
-    ns: float                                   # completion time of the transfer, from its start
+    ns: float                                   # completion time from the start: read data back / writes accepted
     bytes_per_channel: list[int]                # burst bytes moved per channel
     row_activations: int
     events: int                                 # row visits + refreshes the model accounted for (its work)
     bound: str = ""                             # which mechanism set the slowest channel's time
     per_channel_ns: list[float] = field(default_factory=list)
+    drain_ns: float = 0.0                       # when every burst has gone to the DRAM (reads: = ns)
+    last_command_ns: list[float] = field(default_factory=list)  # per channel (-inf: untouched), before refresh
+
+
+@dataclass
+class ChannelWork:
+    """Per-channel totals of the mechanisms above for some bursts; the work of transfers queued one after another
+    adds up. A bank that the next transfer finds open at another row switches rows: the earlier transfer's last
+    visit then pays its recovery and precharge (`reopen_cycles`)."""
+
+    bursts: np.ndarray        # [channels] bursts
+    col_cycles: np.ndarray    # [channels] column cycles
+    bank_cycles: np.ndarray   # [channels, ranks x banks] bank occupancy cycles
+    reopen_cycles: np.ndarray  # [channels, ranks x banks] extra occupancy of each bank's last visit if a row follows
+    first_row: np.ndarray     # [channels, ranks x banks] row of each bank's first / last visit (-1: untouched)
+    last_row: np.ndarray
+    acts_rank: np.ndarray     # [channels, ranks] activations
+    tail_banks: np.ndarray    # [channels] banks whose command queues hold bursts when the last write is accepted
+    ranks: np.ndarray         # rank of each burst in issue order (refresh share)
+    visits: int               # row visits accounted (the model's work)
+
+    def __add__(self, other: ChannelWork) -> ChannelWork:
+        mine, theirs = self.first_row >= 0, other.first_row >= 0
+        again = mine & theirs & (self.last_row != other.first_row)
+        return ChannelWork(self.bursts + other.bursts, self.col_cycles + other.col_cycles,
+                           self.bank_cycles + other.bank_cycles + np.where(again, self.reopen_cycles, 0.0),
+                           np.where(theirs, other.reopen_cycles, self.reopen_cycles),
+                           np.where(mine, self.first_row, other.first_row),
+                           np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
+                           np.maximum(self.tail_banks, other.tail_banks), np.concatenate((self.ranks, other.ranks)),
+                           self.visits + other.visits)
+
+    def row_shifted(self, rows: int) -> ChannelWork:
+        """The same work `rows` rows further on (an address a multiple of the row span higher)."""
+        if rows == 0:
+            return self
+        touched = self.first_row >= 0
+        return replace(self, first_row=np.where(touched, self.first_row + rows, -1),
+                       last_row=np.where(touched, self.last_row + rows, -1))
+
+    def repeated(self, k: int, rows_per_copy: int) -> ChannelWork:
+        """The work of k back-to-back copies, each `rows_per_copy` rows after the previous (a long stream repeats
+        one chunk's pattern in the following rows)."""
+        touched = self.first_row >= 0
+        return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
+                           self.reopen_cycles, self.first_row,
+                           np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
+                           self.tail_banks, np.tile(self.ranks, k), self.visits * k)
+
+
+class DeviceState:
+    """What earlier transfers leave behind for the next one on an open-page controller: their rows stay open (a
+    transfer wanting another row in such a bank first waits for the earlier access's read-to-precharge or write
+    recovery, then tRP), and the data bus turns around between writes and reads. Refresh closing rows is ignored."""
+
+    def __init__(self, spec: DramSpec) -> None:
+        self.spec = spec
+        nb = spec.ranks * spec.banks
+        self.precharge_at = np.full((spec.channels, nb), -np.inf)  # cycle a PRE may issue; -inf: bank closed
+        self.open_row = np.full((spec.channels, nb), -1, dtype=np.int64)
+        self.last_column = np.full(spec.channels, -np.inf)          # cycle of each channel's last column command
+        self.last_write = False
+
+    def waits(self, work: ChannelWork, is_write: bool, start: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cycles before each bank can activate, cycles before each channel's first column command) from `start`."""
+        s = self.spec
+        is_open = self.open_row >= 0
+        conflict = is_open & (self.open_row != work.first_row)
+        # a row conflict precharges first; a row hit skips the activation (its tRCD)
+        bank_wait = np.where(conflict, np.maximum(self.precharge_at - start, 0.0) + s.tRP,
+                             np.where(is_open, -float(s.tRCD_rd), 0.0))
+        if self.last_write and not is_write:
+            turn = s.AL + s.CWL + s.burst_cycles + s.tWTR_S      # write data, then write-to-read
+        elif is_write and not self.last_write:
+            turn = s.CL - s.CWL + s.burst_cycles + s.tRTRS      # read data off the bus before write data
+        else:
+            turn = 0
+        return bank_wait, np.maximum(self.last_column + turn - start, 0.0)
+
+    def record(self, work: ChannelWork, is_write: bool, start_ns: float, result: BulkResult) -> None:
+        """Update after `result` (the timing of `work` started at `start_ns`)."""
+        s = self.spec
+        last = start_ns / s.tCK_ns + np.asarray(result.last_command_ns) / s.tCK_ns
+        touched = work.bursts > 0
+        self.last_column = np.where(touched, last, self.last_column)
+        recovery = (s.CWL + s.burst_cycles + s.tWR) if is_write else (s.AL + s.tRTP)
+        self.precharge_at = np.where(work.bank_cycles > 0, (last + recovery)[:, None], self.precharge_at)
+        self.open_row = np.where(work.first_row >= 0, work.last_row, self.open_row)
+        self.last_write = is_write
 
 
 class BulkDram:
@@ -47,6 +144,16 @@ class BulkDram:
         self.amap = address_map(self.spec)
         self.issue_width = issue_width
 
+    @property
+    def row_span_bytes(self) -> int:
+        """Addresses a multiple of this apart differ only in their row: a transfer's work depends on its address
+        modulo this, up to a shift of its rows (`row_of`)."""
+        st, cn = self.amap.stride, self.amap.count
+        return max(st[f] * cn[f] for f in ("ch", "ra", "bg", "ba", "co")) << self.amap.shift_bits
+
+    def row_of(self, addr: int) -> int:
+        return self.amap.decode(addr)[4]
+
     def transfer_ns(self, addr: int, nbytes: int, is_write: bool, stride_bytes: int | None = None,
                     start_ns: float = 0.0) -> float:
         return self.transfer(addr, nbytes, is_write, stride_bytes, start_ns).ns
@@ -54,8 +161,21 @@ class BulkDram:
     def transfer(self, addr: int, nbytes: int, is_write: bool, stride_bytes: int | None = None,
                  start_ns: float = 0.0) -> BulkResult:
         """Time to move nbytes from addr: contiguous, or (stride_bytes) one burst-sized chunk every stride_bytes."""
-        s = self.spec
-        rb = s.request_bytes
+        return self.time(self.work(addr, nbytes, is_write, stride_bytes), is_write, start_ns)
+
+    def transfer_batch(self, segments: list[tuple[int, int]], is_write: bool, start_ns: float = 0.0) -> BulkResult:
+        """Time to move contiguous (addr, nbytes) segments offered together, in order (one DMA batch)."""
+        if not segments:
+            raise ValueError("a DRAM transfer batch needs at least one (addr, nbytes) segment")
+        work = self.work(*segments[0], is_write)
+        for addr, nbytes in segments[1:]:
+            work = work + self.work(addr, nbytes, is_write)
+        return self.time(work, is_write, start_ns)
+
+    # --- work ---------------------------------------------------------------------------------------------------
+    def work(self, addr: int, nbytes: int, is_write: bool, stride_bytes: int | None = None) -> ChannelWork:
+        """The per-channel work of one transfer (see `transfer`)."""
+        rb = self.spec.request_bytes
         if addr < 0 or nbytes <= 0:
             raise ValueError(f"DRAM transfer needs addr >= 0 and nbytes > 0, got addr={addr}, nbytes={nbytes}")
         if stride_bytes is None:
@@ -69,34 +189,15 @@ class BulkDram:
             start = addr - addr % rb
             bursts = start + np.arange(n, dtype=np.int64) * stride_bytes
             bursts -= bursts % rb
-        ch, rank, bg, bank, row = self._decode(bursts)
-        cycles, acts, names = self._channel_cycles(ch, rank, bg, bank, row, is_write)
-        per_bytes = (np.bincount(ch, minlength=s.channels) * rb).tolist()
-        per_ns = cycles.tolist()
-        acts_total = int(acts.sum())
-        events = acts_total
-        slowest_ch = int(np.argmax(cycles))
-        slowest, bound = float(cycles[slowest_ch]), names[slowest_ch]
-        # the in-order front end hands out at most issue_width transactions per clock over all channels
-        width = self.issue_width
-        front = n / width if width else 0.0
-        if front > slowest:
-            slowest, bound = front + s.read_delay, "front end"
-        total, refreshes = self._with_refresh(slowest, rank, start_ns)
-        events += refreshes
-        tck = s.tCK_ns
-        return BulkResult(ns=total * tck, bytes_per_channel=per_bytes, row_activations=acts_total, events=events,
-                          bound=bound, per_channel_ns=[x * tck for x in per_ns])
+        return self._channel_work(*self._decode(bursts), is_write)
 
-    # --- pieces -------------------------------------------------------------------------------------------------
     def _decode(self, bursts: np.ndarray) -> tuple[np.ndarray, ...]:
         x = bursts >> self.amap.shift_bits
         st, cn = self.amap.stride, self.amap.count
         return tuple((x // st[f]) % cn[f] for f in ("ch", "ra", "bg", "ba", "ro"))
 
-    def _channel_cycles(self, ch: np.ndarray, rank: np.ndarray, bg: np.ndarray, bank: np.ndarray, row: np.ndarray,
-                        is_write: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Per channel: (cycles, row activations, name of the binding bound), vectorised over all channels."""
+    def _channel_work(self, ch: np.ndarray, rank: np.ndarray, bg: np.ndarray, bank: np.ndarray, row: np.ndarray,
+                      is_write: bool) -> ChannelWork:
         s = self.spec
         nch, burst = s.channels, s.burst_cycles
         t_l = max(burst, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S)
@@ -134,33 +235,84 @@ class BulkDram:
         last_of_bank = np.ones(len(visit_len), dtype=bool)
         last_of_bank[:-1] = visit_bank[1:] != visit_bank[:-1]
         # a bank's last visit ends at its last column command (no recovery or precharge to wait for)
+        full = occupancy[last_of_bank]
         occupancy[last_of_bank] = s.tRCD_rd + (visit_len[last_of_bank] - 1) * t_l
-        t_bank = np.bincount(visit_bank, weights=occupancy, minlength=nch * nb).reshape(nch, nb).max(axis=1)
+        bank_cycles = np.bincount(visit_bank, weights=occupancy, minlength=nch * nb).reshape(nch, nb)
+        reopen = np.zeros(nch * nb)
+        reopen[visit_bank[last_of_bank]] = full - occupancy[last_of_bank]
+        visit_row = kr[new_visit]
+        first_of_bank = np.ones(len(visit_len), dtype=bool)
+        first_of_bank[1:] = visit_bank[1:] != visit_bank[:-1]
+        first_row = np.full(nch * nb, -1, dtype=np.int64)
+        last_row = first_row.copy()
+        first_row[visit_bank[first_of_bank]] = visit_row[first_of_bank]
+        last_row[visit_bank[last_of_bank]] = visit_row[last_of_bank]
         visit_ch = visit_bank // nb
-        acts = np.bincount(visit_ch, minlength=nch)
         visit_rank = visit_ch * s.ranks + (visit_bank % nb) // s.banks
-        acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks).max(axis=1)
-        t_act = acts_rank * max(s.tRRD_S, s.tFAW / 4)
-        t_cmd = n_ch + 2.0 * acts
-        names = ["columns", "bank row cycles", "activations", "command bus"]
-        table = np.stack([t_col + s.tRCD_rd, t_bank, t_act + s.tRCD_rd, t_cmd])
+        acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks)
+        # posted-write capacity: when the last burst enters the full write buffer, the bursts just before those in
+        # the buffer wait in their banks' command queues (one queue per bank among them)
+        tail = np.zeros(nch, dtype=np.int64)
+        if is_write:
+            tq, cq = s.trans_queue_size, s.cmd_queue_size
+            for c in np.flatnonzero(n_ch > tq):
+                before = key_bank[starts[c]:ends[c] - tq]
+                k = 1
+                for _ in range(4):  # fixed point: the banks among the queued bursts each hold a command queue
+                    k = len(np.unique(before[-cq * k:]))
+                tail[c] = k
+        return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
+                           last_row.reshape(nch, nb), acts_rank, tail, rank.copy(),
+                           len(visit_len))
+
+    # --- timing -------------------------------------------------------------------------------------------------
+    def time(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,
+             after: DeviceState | None = None) -> BulkResult:
+        """Completion time of the work starting at `start_ns` (which sets the refresh phase), on an idle device with
+        every bank closed, or (`after`) on the state the previous transfers left behind."""
+        s = self.spec
+        n_ch = work.bursts
+        acts = work.acts_rank.sum(axis=1)
+        k = work.acts_rank.max(axis=1)
+        rrd = s.tRRD_S
+        last_act = np.where(k > 0, (k - 1) // 4 * max(s.tFAW, 4 * rrd) + (k - 1) % 4 * rrd, 0)
+        bank_cycles = work.bank_cycles
+        first_act = col_ready = np.zeros(s.channels)
+        if after is not None:
+            bank_wait, col_ready = after.waits(work, is_write, start_ns / s.tCK_ns)
+            bank_cycles = bank_cycles + bank_wait
+            first_act = np.where(work.bank_cycles > 0, bank_wait, np.inf).min(axis=1)
+            first_act = np.where(np.isfinite(first_act), first_act, 0.0)
+        table = np.stack([work.col_cycles + np.maximum(first_act + s.tRCD_rd, col_ready), bank_cycles.max(axis=1),
+                          first_act + last_act + s.tRCD_rd, n_ch + 2.0 * acts])
         which = table.argmax(axis=0)
         body = table.max(axis=0)
         if is_write:
-            # acknowledged on entering the write buffer: the bursts still fitting in the write buffer and the
-            # banks' command queues when the last one arrives are not waited for; below that, the buffer drains
-            # one transaction per clock into the command queues
-            buffered = np.full(nch, s.trans_queue_size + s.cmd_queue_size)
-            for c in np.flatnonzero(n_ch):
-                tail_banks = key_bank[starts[c]:ends[c]]
-                for _ in range(4):  # fixed point: the banks among the buffered tail each hold a command queue
-                    buffered[c] = s.trans_queue_size + s.cmd_queue_size * len(np.unique(tail_banks[-buffered[c]:]))
+            # posted: the last burst is accepted once all but those still fitting in the queues have issued; the
+            # write buffer takes one burst per clock into the command queues meanwhile
+            buffered = s.trans_queue_size + s.cmd_queue_size * work.tail_banks
             frac = np.maximum(n_ch - buffered, 0) / np.maximum(n_ch, 1)
             cycles = np.maximum(body * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
+            drain = np.where(n_ch > WRITE_HOLD_MAX, body + 2.0, cycles)
         else:
-            cycles = body + s.read_delay + 2.0
+            cycles = drain = body + s.read_delay + 2.0
         cycles = np.where(n_ch > 0, cycles, 0.0)
-        return cycles, acts, [names[k] for k in which]
+        drain = np.where(n_ch > 0, drain, 0.0)
+        slowest_ch = int(np.argmax(cycles))
+        slowest, bound = float(cycles[slowest_ch]), BOUNDS[which[slowest_ch]]
+        # the in-order front end hands out at most issue_width transactions per clock over all channels
+        width = self.issue_width
+        total_bursts = int(n_ch.sum())
+        front = total_bursts / width if width else 0.0
+        if front > slowest:
+            slowest, bound = front + s.read_delay, "front end"
+        total, refreshes = self._with_refresh(slowest, work.ranks, start_ns)
+        drained, _ = self._with_refresh(max(float(drain.max()), slowest), work.ranks, start_ns)
+        tck = s.tCK_ns
+        return BulkResult(ns=total * tck, bytes_per_channel=(n_ch * s.request_bytes).tolist(),
+                          row_activations=int(acts.sum()), events=work.visits + refreshes, bound=bound,
+                          per_channel_ns=(cycles * tck).tolist(), drain_ns=drained * tck,
+                          last_command_ns=(np.where(n_ch > 0, body, -np.inf) * tck).tolist())
 
     def _with_refresh(self, cycles: float, rank: np.ndarray, start_ns: float) -> tuple[float, int]:
         """Add the refreshes that fall inside the transfer. A refresh blocks its rank for tRP + tRFC; it delays the

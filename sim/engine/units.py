@@ -101,54 +101,66 @@ class FixedRateDramPort:
 
 
 class BulkCost:
-    """Transfer times from the bulk DRAM model (hwmodels.dram.bulk), memoised so a step costs O(1) model calls.
+    """Batch times from the bulk DRAM model (hwmodels.dram.bulk), with each transfer's per-channel work memoised.
 
-    The bulk model's cost grows with the bursts of a transfer (vectorised numpy per call, ~1-50 ms for 64 KB-8 MB)
-    and a training step moves tens of thousands of transfers. So a read below `line_from_bytes` is costed exactly,
-    memoised by (address phase within one sweep of the channel interleave, size). A larger read, and every write,
-    costs latency + bytes x the sustained ns/byte, the slope of the bulk model between 1 MB and 4 MB transfers
-    (long enough to include refresh at its average rate). Latency is the spec's ACT-to-data time (tRCD + AL + CL +
-    burst) for reads and zero for writes. Writes always take the sustained rate because the bulk model acknowledges
-    a write when it enters the controller's write buffer: alone that is nearly free for a small write, but on one
-    shared bus the next transfer waits for the data to drain (in the transaction-level model a stream of 8 KB
-    writes takes 2.4x the bulk model's single-write time).
+    A DMA batch (a step's loads, or its stores) is offered to the DRAM together, as at `transaction` fidelity, so
+    its transfers share the channels and overlap their latencies: the batch is timed once on the sum of its
+    transfers' work (`ChannelWork`), with the refresh phase of its start time. A transfer's work depends on its
+    address only through its phase in the channel and bank interleave, so it is memoised by (phase, size,
+    direction). A transfer longer than `chunk_bytes` (a whole number of sweeps, >= 256 KB) repeats the work of one
+    chunk, so only the chunk and the remainder are decoded: the model's cost stays O(1) per distinct transfer.
     """
 
-    def __init__(self, spec, line_from_bytes: int = 64 * 1024) -> None:
+    def __init__(self, spec, chunk_min_bytes: int = 256 * 1024) -> None:
         from hwmodels.dram.bulk import BulkDram
 
         self.spec = spec
         self.bulk = BulkDram(spec)
-        split = ChannelSplit(spec)
-        # the phase that decides how a small read spreads over channels: one sweep of the channel interleave
-        self.period_bytes = split.stride * split.channels * spec.request_bytes
-        self.line_from_bytes = line_from_bytes
-        self._memo: dict[tuple[int, int], tuple[float, int]] = {}
-        self._ns_per_byte: dict[bool, float] = {}
-        self.read_latency_ns = (spec.tRCD_rd + spec.read_delay) * spec.tCK_ns
+        # the phase that decides how a transfer spreads over channels and banks
+        self.period_bytes = self.bulk.row_span_bytes
+        self.chunk_bytes = -(-chunk_min_bytes // self.period_bytes) * self.period_bytes
+        self._memo: dict[tuple[int, int, bool], object] = {}
         self.model_calls = 0
 
-    def _call(self, addr: int, nbytes: int, is_write: bool) -> tuple[float, int]:
+    def _work(self, phase: int, nbytes: int, is_write: bool) -> tuple[object, int]:
+        """(work, bulk-model events spent computing it: 0 when memoised)."""
+        key = (phase, nbytes, is_write)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit, 0
         self.model_calls += 1
-        r = self.bulk.transfer(addr, nbytes, is_write)
-        return float(r.ns), int(r.events)
+        w = self._memo[key] = self.bulk.work(phase, nbytes, is_write)
+        return w, w.visits
 
-    def ns(self, addr: int, nbytes: int, is_write: bool) -> tuple[float, int]:
-        """(nanoseconds, bulk-model events) of one contiguous transfer."""
-        events = 0
-        if nbytes < self.line_from_bytes and not is_write:
-            key = (addr % self.period_bytes, nbytes)
-            hit = self._memo.get(key)
-            if hit is None:
-                hit = self._memo[key] = self._call(key[0], nbytes, False)
-                events = hit[1]
-            return hit[0], events
-        rate = self._ns_per_byte.get(is_write)
-        if rate is None:
-            (t0, e0), (t1, e1) = self._call(0, 1 << 20, is_write), self._call(0, 4 << 20, is_write)
-            rate = self._ns_per_byte[is_write] = (t1 - t0) / (3 << 20)
-            events = e0 + e1
-        return (0.0 if is_write else self.read_latency_ns) + rate * nbytes, events
+    def work(self, addr: int, nbytes: int, is_write: bool) -> tuple[object, int]:
+        """(ChannelWork, model events) of one contiguous transfer."""
+        phase = addr % self.period_bytes
+        rows = self.bulk.row_of(addr) - self.bulk.row_of(phase)
+        chunks, rest = divmod(nbytes, self.chunk_bytes)
+        if chunks == 0 or (chunks == 1 and rest == 0):
+            w, events = self._work(phase, nbytes, is_write)
+            return w.row_shifted(rows), events
+        w, events = self._work(phase, self.chunk_bytes, is_write)
+        step = self.chunk_bytes // self.period_bytes
+        w = w.repeated(chunks, step)
+        if rest:
+            r, e = self._work(phase, rest, is_write)
+            w, events = w + r.row_shifted(chunks * step), events + e
+        return w.row_shifted(rows), events
+
+    def batch(self, transfers, is_write: bool, start_ns: float, state=None) -> tuple[float, float, int]:
+        """(ns until done, ns until every burst has gone to the DRAM, model events) of transfers offered together;
+        for writes the first is when the last burst is accepted into the write buffer (posted). `state`
+        (a bulk.DeviceState) carries open rows and bus direction from batch to batch, and is updated."""
+        total, events = None, 0
+        for t in transfers:
+            w, e = self.work(t.addr, t.nbytes, is_write)
+            total = w if total is None else total + w
+            events += e
+        r = self.bulk.time(total, is_write, start_ns, state)
+        if state is not None:
+            state.record(total, is_write, start_ns, r)
+        return r.ns, r.drain_ns, events + r.events - total.visits
 
 
 _BULK_COSTS: dict = {}
@@ -162,14 +174,19 @@ def bulk_cost(spec) -> BulkCost:
 
 
 class BulkDramPort:
-    """`tile` fidelity: each transfer is costed by the bulk DRAM model (see BulkCost) and holds the shared data bus
-    for its duration; reads and writes therefore serialise, as they do on a real half-duplex DRAM bus."""
+    """`tile` fidelity: each DMA batch is costed by the bulk DRAM model (see BulkCost) and holds the shared data bus
+    for its duration; reads and writes therefore serialise, as they do on a real half-duplex DRAM bus. A write
+    batch is done (posted) when the DRAM accepts its last burst, but keeps the bus until its buffered bursts have
+    drained: the next batch waits for them, as reads wait for a draining write buffer in the controller."""
 
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
         self.env = env
         self.spec = spec
         self.clock_ghz = clock_ghz
+        from hwmodels.dram.bulk import DeviceState
+
         self.cost = bulk_cost(spec)
+        self.state = DeviceState(spec)
         self.split = ChannelSplit(spec)
         self.bus = simpy.Resource(env, capacity=1)
         self.intervals: list[tuple[float, float, str]] = []
@@ -179,34 +196,48 @@ class BulkDramPort:
         self.bytes_written = 0
         self.model_events = 0
 
-    def _cost(self, addr: int, nbytes: int, is_write: bool) -> tuple[int, int]:
-        """(cycles, model events) of one transfer."""
-        ns, events = self.cost.ns(addr, nbytes, is_write)
-        return max(1, math.ceil(ns * self.clock_ghz - 1e-9)), events
+    def _cycles(self, ns: float) -> int:
+        return max(1, math.ceil(ns * self.clock_ghz - 1e-9))
+
+    def _release_after(self, req, cycles: int):
+        yield self.env.timeout(cycles)
+        self.bus.release(req)
 
     def transfer(self, transfers, is_write: bool, label: str):
-        """Hold the bus for the batch of transfers, each costed by the bulk model; returns (start, end) cycles."""
-        cycles = 0
+        """Hold the bus for the batch of transfers, costed together by the bulk model; returns (start, end) cycles."""
         touched: set[int] = set()
         for t in transfers:
-            c, events = self._cost(t.addr, t.nbytes, is_write)
-            cycles += c
             for ch, n in self.split.bursts(t.addr, t.nbytes).items():
                 self.channel_bytes[ch] += n * self.split.request_bytes
                 touched.add(ch)
-            self.model_events += events
             if is_write:
                 self.bytes_written += t.nbytes
             else:
                 self.bytes_read += t.nbytes
-        with self.bus.request() as req:
-            yield req
-            start = self.env.now
-            yield self.env.timeout(cycles)
-        self.intervals.append((start, self.env.now, label))
+        req = self.bus.request()
+        yield req
+        start = self.env.now
+        done_ns, drain_ns, events = self.cost.batch(transfers, is_write, start / self.clock_ghz, self.state)
+        self.model_events += events
+        cycles = self._cycles(done_ns)
+        yield self.env.timeout(cycles)
+        drain = self._cycles(drain_ns) - cycles
+        if drain > 0:
+            self.env.process(self._release_after(req, drain))
+        else:
+            self.bus.release(req)
+        busy_end = self.env.now + max(drain, 0)  # the DRAM is busy until the buffered writes have drained
+        self.intervals.append((start, busy_end, label))
         for ch in touched:
-            self.channel_intervals[ch].append((start, self.env.now, label))
+            self.channel_intervals[ch].append((start, busy_end, label))
         return start, self.env.now
+
+    def finish(self) -> None:
+        """Clip the busy intervals at the end of the step: writes still draining then are the next step's."""
+        end = self.env.now
+        self.intervals = [(a, min(b, end), x) for a, b, x in self.intervals]
+        for ch, iv in self.channel_intervals.items():
+            self.channel_intervals[ch] = [(a, min(b, end), x) for a, b, x in iv]
 
 
 class TransactionDramPort:
