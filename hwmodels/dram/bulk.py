@@ -11,7 +11,8 @@ channel's controller serves them from the same queues); timing the work is per c
                 streams at tCCD_L and interleaved groups at the bus rate
   bank time     each row visit occupies its bank for max(tRC, tRCD + columns + tRTP (reads) or write recovery + tRP)
   ACT rate      the last of a rank's k activations issues at (k-1)//4 x max(tFAW, 4 tRRD_S) + (k-1)%4 x tRRD_S
-                (back-to-back at tRRD_S, every fifth waiting for the four-activate window), then tRCD to its data
+                (back-to-back at tRRD_S, every fifth waiting for the four-activate window), then tRCD and the
+                columns of that row (a mean row visit, tCCD_L apart)
   command bus   one command per clock: bursts + ACT/PRE pairs
   front end     issue_width transactions per clock over all channels
   latency       reads end when the last data returns (command + CL + burst). Writes are posted: they end when the
@@ -19,7 +20,8 @@ channel's controller serves them from the same queues); timing the work is per c
                 and the banks' command queues have issued (`ns`); `drain_ns` is when the channel has written them all
                 (DRAMSim3's controller drains a buffer of more than 8 writes as soon as it has nothing else to do)
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
-                bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`)
+                bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`); one
+                still running when the transfer starts is not charged (see README, DRAM: refresh alignment)
 
 The channel takes the largest of these bounds; the transfer ends when its slowest channel does.
 """
@@ -107,6 +109,25 @@ class DeviceState:
         self.open_row = np.full((spec.channels, nb), -1, dtype=np.int64)
         self.last_column = np.full(spec.channels, -np.inf)          # cycle of each channel's last column command
         self.last_write = False
+        # posted writes still in the write buffers (at most WRITE_HOLD_MAX bursts per channel are left there)
+        self.held: list[tuple[int, int]] = []
+        self.held_work: ChannelWork | None = None
+
+    def buffered(self, addr: int, nbytes: int) -> bool:
+        """Whether [addr, addr + nbytes) lies in a write still held in the write buffers (a read of it is served
+        from there, one clock after it arrives)."""
+        return any(a <= addr and addr + nbytes <= a + n for a, n in self.held)
+
+    def post(self, work: ChannelWork, ranges: list[tuple[int, int]]) -> ChannelWork | None:
+        """Writes entering the write buffers: None when every channel still holds at most WRITE_HOLD_MAX bursts
+        (DRAMSim3 leaves them there until more writes come), else the work of everything now written out."""
+        total = work if self.held_work is None else self.held_work + work
+        if total.bursts.max() <= WRITE_HOLD_MAX:
+            self.held_work = total
+            self.held.extend(ranges)
+            return None
+        self.held_work, self.held = None, []
+        return total
 
     def waits(self, work: ChannelWork, is_write: bool, start: float) -> tuple[np.ndarray, np.ndarray]:
         """(cycles before each bank can activate, cycles before each channel's first column command) from `start`."""
@@ -250,16 +271,16 @@ class BulkDram:
         visit_ch = visit_bank // nb
         visit_rank = visit_ch * s.ranks + (visit_bank % nb) // s.banks
         acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks)
-        # posted-write capacity: when the last burst enters the full write buffer, the bursts just before those in
-        # the buffer wait in their banks' command queues (one queue per bank among them)
+        # posted-write capacity: when the last burst is accepted, the write buffer is full and the scheduler has
+        # moved what it could of the latest bursts into their banks' command queues (one queue per bank among them)
         tail = np.zeros(nch, dtype=np.int64)
         if is_write:
             tq, cq = s.trans_queue_size, s.cmd_queue_size
             for c in np.flatnonzero(n_ch > tq):
-                before = key_bank[starts[c]:ends[c] - tq]
+                banks_c = key_bank[starts[c]:ends[c]]
                 k = 1
                 for _ in range(4):  # fixed point: the banks among the queued bursts each hold a command queue
-                    k = len(np.unique(before[-cq * k:]))
+                    k = len(np.unique(banks_c[-(tq + cq * k):]))
                 tail[c] = k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, rank.copy(),
@@ -276,6 +297,9 @@ class BulkDram:
         k = work.acts_rank.max(axis=1)
         rrd = s.tRRD_S
         last_act = np.where(k > 0, (k - 1) // 4 * max(s.tFAW, 4 * rrd) + (k - 1) % 4 * rrd, 0)
+        # the last-activated row still has its columns to read, one bank group's tCCD_L apart (mean row visit)
+        t_l = max(s.burst_cycles, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S)
+        last_row_cols = (np.maximum(n_ch / np.maximum(acts, 1), 1.0) - 1.0) * t_l
         bank_cycles = work.bank_cycles
         first_act = col_ready = np.zeros(s.channels)
         if after is not None:
@@ -284,7 +308,7 @@ class BulkDram:
             first_act = np.where(work.bank_cycles > 0, bank_wait, np.inf).min(axis=1)
             first_act = np.where(np.isfinite(first_act), first_act, 0.0)
         table = np.stack([work.col_cycles + np.maximum(first_act + s.tRCD_rd, col_ready), bank_cycles.max(axis=1),
-                          first_act + last_act + s.tRCD_rd, n_ch + 2.0 * acts])
+                          first_act + last_act + s.tRCD_rd + last_row_cols, n_ch + 2.0 * acts])
         which = table.argmax(axis=0)
         body = table.max(axis=0)
         if is_write:

@@ -151,12 +151,22 @@ class BulkCost:
     def batch(self, transfers, is_write: bool, start_ns: float, state=None) -> tuple[float, float, int]:
         """(ns until done, ns until every burst has gone to the DRAM, model events) of transfers offered together;
         for writes the first is when the last burst is accepted into the write buffer (posted). `state`
-        (a bulk.DeviceState) carries open rows and bus direction from batch to batch, and is updated."""
+        (a bulk.DeviceState) carries open rows, bus direction and writes still buffered from batch to batch, and
+        is updated."""
+        at_once = 2 * self.spec.tCK_ns  # a transaction the controller answers from its buffers
+        if state is not None and not is_write:
+            transfers = [t for t in transfers if not state.buffered(t.addr, t.nbytes)]
+            if not transfers:
+                return at_once, at_once, 0
         total, events = None, 0
         for t in transfers:
             w, e = self.work(t.addr, t.nbytes, is_write)
             total = w if total is None else total + w
             events += e
+        if state is not None and is_write:
+            total = state.post(total, [(t.addr, t.nbytes) for t in transfers])
+            if total is None:
+                return at_once, at_once, events
         r = self.bulk.time(total, is_write, start_ns, state)
         if state is not None:
             state.record(total, is_write, start_ns, r)
@@ -176,8 +186,8 @@ def bulk_cost(spec) -> BulkCost:
 class BulkDramPort:
     """`tile` fidelity: each DMA batch is costed by the bulk DRAM model (see BulkCost) and holds the shared data bus
     for its duration; reads and writes therefore serialise, as they do on a real half-duplex DRAM bus. A write
-    batch is done (posted) when the DRAM accepts its last burst, but keeps the bus until its buffered bursts have
-    drained: the next batch waits for them, as reads wait for a draining write buffer in the controller."""
+    batch is done (posted) when the DRAM accepts its last burst; the state it leaves (`DeviceState`: open rows, the
+    last column command of the drain, writes still buffered) delays what follows as the controller would."""
 
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
         self.env = env
@@ -199,10 +209,6 @@ class BulkDramPort:
     def _cycles(self, ns: float) -> int:
         return max(1, math.ceil(ns * self.clock_ghz - 1e-9))
 
-    def _release_after(self, req, cycles: int):
-        yield self.env.timeout(cycles)
-        self.bus.release(req)
-
     def transfer(self, transfers, is_write: bool, label: str):
         """Hold the bus for the batch of transfers, costed together by the bulk model; returns (start, end) cycles."""
         touched: set[int] = set()
@@ -221,12 +227,10 @@ class BulkDramPort:
         self.model_events += events
         cycles = self._cycles(done_ns)
         yield self.env.timeout(cycles)
-        drain = self._cycles(drain_ns) - cycles
-        if drain > 0:
-            self.env.process(self._release_after(req, drain))
-        else:
-            self.bus.release(req)
-        busy_end = self.env.now + max(drain, 0)  # the DRAM is busy until the buffered writes have drained
+        self.bus.release(req)
+        # the DRAM stays busy until posted writes have drained; the next batch overlaps its activations with that
+        # and its column commands wait for the drain's (DeviceState)
+        busy_end = self.env.now + max(self._cycles(drain_ns) - cycles, 0)
         self.intervals.append((start, busy_end, label))
         for ch in touched:
             self.channel_intervals[ch].append((start, busy_end, label))
