@@ -104,17 +104,20 @@ def _tile_vs_transaction(trace, machine, config) -> float:
     return (tile.cycles - txn.cycles) / txn.cycles
 
 
-def test_tile_agrees_with_transaction():
+@pytest.mark.parametrize("hw", ["edge-npu", "cloud-npu", "h100-sxm"])
+def test_tile_agrees_with_transaction(hw):
     from hwmodels.machine import get_machine
 
     small = build_trace(get_spec("tiny-lm"), batch=1, seq_len=16)  # ~5 MB moved: a few seconds at transaction level
-    assert abs(_tile_vs_transaction(small, get_machine("edge-npu"), BF16)) < 0.05
+    assert abs(_tile_vs_transaction(small, get_machine(hw), BF16)) < 0.05
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workload,hw,config", [
     ("tiny-lm", "edge-npu", BF16), ("tiny-lm", "cloud-npu", BF16), ("tiny-mt", "edge-npu", BF16),
     ("tiny-lm", "edge-npu", DSQ_LIKE), ("tiny-lm", "cloud-npu", PrecisionConfig.uniform("fp32")),
+    ("tiny-lm", "h100-sxm", BF16), ("tiny-mt", "h100-sxm", BF16), ("tiny-lm", "h100-sxm", DSQ_LIKE),
+    ("tiny-mt", "h100-sxm", DSQ_LIKE), ("tiny-mt", "cloud-npu", BF16),
 ])
 def test_tile_agrees_with_transaction_more(workload, hw, config):
     from hwmodels.machine import get_machine
