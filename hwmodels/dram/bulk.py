@@ -65,7 +65,7 @@ class ChannelWork:
     last_row: np.ndarray
     acts_rank: np.ndarray     # [channels, ranks] activations
     tail_banks: np.ndarray    # [channels] banks whose command queues hold bursts when the last write is accepted
-    ranks: np.ndarray         # rank of each burst in issue order (refresh share)
+    ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
     visits: int               # row visits accounted (the model's work)
 
     def __add__(self, other: ChannelWork) -> ChannelWork:
@@ -280,10 +280,13 @@ class BulkDram:
                 banks_c = key_bank[starts[c]:ends[c]]
                 k = 1
                 for _ in range(4):  # fixed point: the banks among the queued bursts each hold a command queue
-                    k = len(np.unique(banks_c[-(tq + cq * k):]))
+                    k_next = len(np.unique(banks_c[-(tq + cq * k):]))
+                    if k_next == k:
+                        break
+                    k = k_next
                 tail[c] = k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
-                           last_row.reshape(nch, nb), acts_rank, tail, rank.copy(),
+                           last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
                            len(visit_len))
 
     # --- timing -------------------------------------------------------------------------------------------------
@@ -331,7 +334,8 @@ class BulkDram:
         if front > slowest:
             slowest, bound = front + s.read_delay, "front end"
         total, refreshes = self._with_refresh(slowest, work.ranks, start_ns)
-        drained, _ = self._with_refresh(max(float(drain.max()), slowest), work.ranks, start_ns)
+        drain_max = float(drain.max())
+        drained = total if drain_max <= slowest else self._with_refresh(drain_max, work.ranks, start_ns)[0]
         tck = s.tCK_ns
         return BulkResult(ns=total * tck, bytes_per_channel=(n_ch * s.request_bytes).tolist(),
                           row_activations=int(acts.sum()), events=work.visits + refreshes, bound=bound,
@@ -356,7 +360,11 @@ class BulkDram:
             pos = int((k * interval - start) / (end - start) * n)
             in_flight = rank[max(pos - half_window, 0):min(pos + half_window + 1, n)]
             refreshed = range(s.ranks) if simultaneous else [(k - 1) % s.ranks]
-            share = max(float(np.mean(in_flight == r)) for r in refreshed) if len(in_flight) else 0.0
+            if s.ranks == 1:
+                share = 1.0  # every burst is on the one rank
+            else:
+                m = len(in_flight)
+                share = max(np.count_nonzero(in_flight == r) for r in refreshed) / m if m else 0.0
             end += (s.tRP + s.tRFC) * share
             k += 1
             count += 1
