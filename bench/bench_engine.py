@@ -47,8 +47,9 @@ def run(quick: bool = False) -> str:
         ("base", {}), ("2x batch", {"batch": 2 * _batch(base_w)}), ("2x seq_len", {"seq_len": 2 * _seq(base_w)}),
         ("2x layers", {"layers": 2})]]
     out = ["## Engine (SimPy replay, tile fidelity)", "",
-           "One training step, uniform bf16. `steps` is the number of simulated pipeline steps (at most 32 per op: "
-           "an op with more tiles has consecutive tiles merged into 32 steps of summed bytes and cycles), `events` "
+           "One training step, uniform bf16. `steps` is the number of simulated pipeline steps (at most "
+           "`EngineOptions.max_steps` = 8 per op: an op with more tiles has consecutive tiles merged into 8 steps of "
+           "summed bytes and cycles), `events` "
            "the SimPy events scheduled plus the DRAM-model events. Wall time (fastest of "
            f"{repeats} run{'s' if repeats > 1 else ''} on a shared machine) includes planning (tiling) but not trace "
            "building. Targets: transformer-iwslt < 5 s, gpt2-small < 30 s.", "",

@@ -29,7 +29,7 @@ The channel takes the largest of these bounds; the transfer ends when its slowes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -84,8 +84,9 @@ class ChannelWork:
         if rows == 0:
             return self
         touched = self.first_row >= 0
-        return replace(self, first_row=np.where(touched, self.first_row + rows, -1),
-                       last_row=np.where(touched, self.last_row + rows, -1))
+        return ChannelWork(self.bursts, self.col_cycles, self.bank_cycles, self.reopen_cycles,
+                           np.where(touched, self.first_row + rows, -1), np.where(touched, self.last_row + rows, -1),
+                           self.acts_rank, self.tail_banks, self.ranks, self.visits)
 
     def repeated(self, k: int, rows_per_copy: int) -> ChannelWork:
         """The work of k back-to-back copies, each `rows_per_copy` rows after the previous (a long stream repeats
@@ -359,12 +360,14 @@ class BulkDram:
         while k * interval < end:
             pos = int((k * interval - start) / (end - start) * n)
             in_flight = rank[max(pos - half_window, 0):min(pos + half_window + 1, n)]
-            refreshed = range(s.ranks) if simultaneous else [(k - 1) % s.ranks]
             if s.ranks == 1:
                 share = 1.0  # every burst is on the one rank
+            elif len(in_flight) == 0:
+                share = 0.0
+            elif simultaneous:
+                share = max(np.count_nonzero(in_flight == r) for r in range(s.ranks)) / len(in_flight)
             else:
-                m = len(in_flight)
-                share = max(np.count_nonzero(in_flight == r) for r in refreshed) / m if m else 0.0
+                share = np.count_nonzero(in_flight == (k - 1) % s.ranks) / len(in_flight)
             end += (s.tRP + s.tRFC) * share
             k += 1
             count += 1

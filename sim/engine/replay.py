@@ -28,7 +28,7 @@ class EngineOptions:
     `overlap=False` runs ops strictly one after another in trace order; `compute_scale` divides every compute
     duration (a what-if: a huge value is unbounded compute)."""
 
-    max_steps: int = 32
+    max_steps: int = 8
     overlap: bool = True
     compute_scale: float = 1.0
 
