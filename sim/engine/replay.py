@@ -125,9 +125,7 @@ class Replay:
         except RuntimeError as exc:  # SimPy: no events left before `until` triggered
             raise RuntimeError(f"replay deadlocked: {len(self.records)} of {len(self.plans)} ops finished") from exc
         self.events = self.env.events_scheduled
-        finish = getattr(self.dram, "finish", None)
-        if finish is not None:
-            finish()
+        self.dram.finish()
         return float(self.env.now)
 
 
@@ -173,7 +171,7 @@ def run_replay(trace, machine_view, config, plans: list[OpPlan], fidelity: str, 
     units = replay.units
     intervals = {name: u.intervals for name, u in units.items()}
     intervals["dram"] = replay.dram.intervals
-    for ch, iv in sorted(getattr(replay.dram, "channel_intervals", {}).items()):
+    for ch, iv in sorted(replay.dram.channel_intervals.items()):
         intervals[f"dram_ch{ch}"] = iv
     busy = {name: (union_length(iv) / cycles if cycles else 0.0) for name, iv in intervals.items()
             if not name.startswith("dram_ch")}

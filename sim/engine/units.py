@@ -66,22 +66,41 @@ class Unit:
             self.intervals.append((start, end, label))
 
 
-class FixedRateDramPort:
+class DramPort:
+    """What every DRAM port keeps: the shared data bus (one DMA batch at a time), busy intervals overall and per
+    channel, bytes per channel and direction, and the DRAM-model events it cost. Subclasses implement
+    `transfer(transfers, is_write, label)` as a SimPy process returning (start, end) cycles."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.bus = simpy.Resource(env, capacity=1)
+        self.intervals: list[tuple[float, float, str]] = []
+        self.channel_intervals: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
+        self.channel_bytes: dict[int, int] = defaultdict(int)
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.model_events = 0
+
+    def _count(self, nbytes: int, is_write: bool) -> None:
+        if is_write:
+            self.bytes_written += nbytes
+        else:
+            self.bytes_read += nbytes
+
+    def finish(self) -> None:
+        """Called once when the step ends."""
+
+
+class FixedRateDramPort(DramPort):
     """An idealised DRAM for hand-checked cases: a shared bus moving `bytes_per_cycle` after `latency_cycles`,
     duration rounded up to whole cycles."""
 
     def __init__(self, env: simpy.Environment, bytes_per_cycle: float, latency_cycles: int = 0) -> None:
         if not bytes_per_cycle > 0:
             raise ValueError(f"bytes_per_cycle must be positive, got {bytes_per_cycle}")
-        self.env = env
+        super().__init__(env)
         self.bytes_per_cycle = bytes_per_cycle
         self.latency_cycles = latency_cycles
-        self.bus = simpy.Resource(env, capacity=1)
-        self.intervals: list[tuple[float, float, str]] = []
-        self.channel_bytes: dict[int, int] = defaultdict(int)
-        self.bytes_read = 0
-        self.bytes_written = 0
-        self.model_events = 0
 
     def transfer(self, transfers, is_write: bool, label: str):
         """Hold the bus for the batch of transfers; returns (start, end) cycles."""
@@ -93,10 +112,7 @@ class FixedRateDramPort:
             yield self.env.timeout(cycles)
         self.intervals.append((start, self.env.now, label))
         self.channel_bytes[0] += nbytes
-        if is_write:
-            self.bytes_written += nbytes
-        else:
-            self.bytes_read += nbytes
+        self._count(nbytes, is_write)
         return start, self.env.now
 
 
@@ -183,28 +199,21 @@ def bulk_cost(spec) -> BulkCost:
     return _BULK_COSTS[spec]
 
 
-class BulkDramPort:
+class BulkDramPort(DramPort):
     """`tile` fidelity: each DMA batch is costed by the bulk DRAM model (see BulkCost) and holds the shared data bus
     for its duration; reads and writes therefore serialise, as they do on a real half-duplex DRAM bus. A write
     batch is done (posted) when the DRAM accepts its last burst; the state it leaves (`DeviceState`: open rows, the
     last column command of the drain, writes still buffered) delays what follows as the controller would."""
 
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
-        self.env = env
-        self.spec = spec
-        self.clock_ghz = clock_ghz
         from hwmodels.dram.bulk import DeviceState
 
+        super().__init__(env)
+        self.spec = spec
+        self.clock_ghz = clock_ghz
         self.cost = bulk_cost(spec)
         self.state = DeviceState(spec)
         self.split = ChannelSplit(spec)
-        self.bus = simpy.Resource(env, capacity=1)
-        self.intervals: list[tuple[float, float, str]] = []
-        self.channel_intervals: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
-        self.channel_bytes: dict[int, int] = defaultdict(int)
-        self.bytes_read = 0
-        self.bytes_written = 0
-        self.model_events = 0
 
     def _cycles(self, ns: float) -> int:
         return max(1, math.ceil(ns * self.clock_ghz - 1e-9))
@@ -216,10 +225,7 @@ class BulkDramPort:
             for ch, n in self.split.bursts(t.addr, t.nbytes).items():
                 self.channel_bytes[ch] += n * self.split.request_bytes
                 touched.add(ch)
-            if is_write:
-                self.bytes_written += t.nbytes
-            else:
-                self.bytes_read += t.nbytes
+            self._count(t.nbytes, is_write)
         req = self.bus.request()
         yield req
         start = self.env.now
@@ -244,7 +250,7 @@ class BulkDramPort:
             self.channel_intervals[ch] = [(a, min(b, end), x) for a, b, x in iv]
 
 
-class TransactionDramPort:
+class TransactionDramPort(DramPort):
     """`transaction` fidelity: every burst goes through the transaction-level DRAM model sharing this environment.
     As at `tile` fidelity, one DMA batch (a step's loads, or its stores) is in flight at a time, so the two levels
     see the same transfer schedule and differ only in how the DRAM times it."""
@@ -252,18 +258,11 @@ class TransactionDramPort:
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
         from hwmodels.dram.transaction import TransactionDram
 
-        self.env = env
+        super().__init__(env)
         self.spec = spec
         self.clock_ghz = clock_ghz
         self.dram = TransactionDram(env, spec, ns_per_env_unit=1.0 / clock_ghz)
         self.split = ChannelSplit(spec)
-        self.bus = simpy.Resource(env, capacity=1)
-        self.intervals: list[tuple[float, float, str]] = []
-        self.channel_intervals: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
-        self.channel_bytes: dict[int, int] = defaultdict(int)
-        self.bytes_read = 0
-        self.bytes_written = 0
-        self.model_events = 0
 
     def transfer(self, transfers, is_write: bool, label: str):
         """Issue the batch's accesses together (the controller takes their bursts in order) and wait for every
@@ -278,10 +277,7 @@ class TransactionDramPort:
         for ch in touched:
             self.channel_intervals[ch].append((start, self.env.now, label))
         for t in transfers:
-            if is_write:
-                self.bytes_written += t.nbytes
-            else:
-                self.bytes_read += t.nbytes
+            self._count(t.nbytes, is_write)
         return start, self.env.now
 
     def finish(self) -> None:
