@@ -176,3 +176,15 @@ class Machine:
         if self.array is not None:
             out.update(array=f"{self.array.rows}x{self.array.cols}", dataflow=self.array.dataflow)
         return out
+
+
+def parse_array_size(text: str, what: str = "array") -> tuple[int, int]:
+    """'32x32' -> (32, 32); `what` names the option in the error."""
+    parts = text.lower().split("x")
+    try:
+        rows, cols = (int(p) for p in parts)
+    except ValueError:
+        rows = cols = 0
+    if rows <= 0 or cols <= 0:
+        raise ValueError(f"{what} must be ROWSxCOLS with positive integers (e.g. 32x32), got {text!r}")
+    return rows, cols

@@ -41,27 +41,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_array(text: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    try:
-        rows, cols = (int(x) for x in parts)
-    except ValueError:
-        raise ValueError(f"--array must look like RxC with positive integers (e.g. 64x64), got {text!r}") from None
-    if rows <= 0 or cols <= 0:
-        raise ValueError(f"--array must look like RxC with positive integers (e.g. 64x64), got {text!r}")
-    return rows, cols
-
-
 def build_machine(args: argparse.Namespace):
     """The named machine with the command-line overrides applied."""
-    from hwmodels.machine import get_machine
+    from hwmodels.machine import get_machine, parse_array_size
 
     machine = get_machine(args.hw)
     overrides = {}
     if args.dram_bw_scale is not None:
         overrides["dram_bw_scale"] = args.dram_bw_scale
     if args.array is not None:
-        overrides["array"] = parse_array(args.array)
+        overrides["array"] = parse_array_size(args.array, "--array")
     if args.sram_kb is not None:
         overrides["sram_kb"] = args.sram_kb
     if args.dram_channels is not None:

@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from hwmodels.machine import parse_array_size as parse_array  # re-exported: sweep axes are spelled like --array
+
 # Swept axes, named as their CLI options (and as the result columns).
 AXES = ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb")
 FIDELITIES = ("roofline", "tile", "transaction")  # as sim.engine.FIDELITIES (a test checks they agree)
@@ -35,18 +37,6 @@ class SweepPoint:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def parse_array(text: str) -> tuple[int, int]:
-    """'32x32' -> (32, 32)."""
-    parts = text.lower().split("x")
-    try:
-        rows, cols = (int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"array must be ROWSxCOLS with positive integers (e.g. 32x32), got {text!r}") from None
-    if rows <= 0 or cols <= 0:
-        raise ValueError(f"array must be ROWSxCOLS with positive integers (e.g. 32x32), got {text!r}")
-    return rows, cols
 
 
 def _positive(name: str, values: Iterable[float]) -> list[float]:
