@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import simpy
 
@@ -54,13 +55,18 @@ def test_strided_reads_within_5_percent(dram: str, stride_bursts: int) -> None:
 @pytest.mark.parametrize("stride_bursts", [None, 2, 4])
 @pytest.mark.parametrize("is_write", [False, True], ids=["read", "write"])
 def test_bulk_matrix(dram: str, nbytes: int, stride_bursts: int | None, is_write: bool) -> None:
-    """The wider sweep: 5 % on sequential and strided reads except HBM3 with a 2-burst stride (its two bank groups
-    run at exactly tCCD_L, so row switches are not hidden: about -7 %), and 12 % on writes, whose posted
-    acknowledgement makes the tail depend on how many queue entries are free at the end."""
+    """The wider sweep: 5 % on sequential and strided reads except HBM3 with a 2-burst stride (row switches of one
+    bank are exposed: about -7 %); 5 % on one-channel writes except LPDDR5 with a 4-burst stride (activation-bound:
+    banks waiting for their ACT hold their queues longer than the round-robin count assumes, -9 to -16 %); 12 % on
+    multi-channel writes, whose posted end depends on how the in-order front end interleaves the channels."""
     bulk, ref = _compare(dram, nbytes, is_write, stride_bursts)
-    tol = 0.05 if not is_write and (dram, stride_bursts) != ("hbm3", 2) else 0.12
-    if is_write and nbytes == 64 << 10:
-        tol = 0.35  # a 64 KB write mostly fits in the queues: completion is a few hundred ns of admission
+    one_channel = get_dram(dram).channels == 1
+    if not is_write:
+        tol = 0.05 if (dram, stride_bursts) != ("hbm3", 2) else 0.12
+    elif one_channel:
+        tol = 0.05 if (dram, stride_bursts) != ("lpddr5", 4) else 0.20
+    else:
+        tol = 0.12 if nbytes > 64 << 10 else 0.35  # 64 KB mostly fits in the queues: a few hundred ns of admission
     assert bulk == pytest.approx(ref, rel=tol)
 
 
@@ -106,6 +112,31 @@ def test_sequential_writes_within_5_percent(dram: str, nbytes: int) -> None:
     its queued tail is one bank's row, drained at tCCD_L; see the README; test_bulk_matrix holds it to 35 %)."""
     bulk, ref = _compare(dram, nbytes, True, None)
     assert bulk == pytest.approx(ref, rel=0.05)
+
+
+@pytest.mark.parametrize("dram", ("ddr4", "lpddr4", "gddr6"))
+@pytest.mark.parametrize("nbytes", [8 << 10, 32 << 10, 256 << 10], ids=["8KB", "32KB", "256KB"])
+@pytest.mark.parametrize("stride_bursts", [None, 2, 4])
+def test_one_channel_writes_within_5_percent(dram: str, nbytes: int, stride_bursts: int | None) -> None:
+    """Posted writes on one-channel DRAMs, small and strided: their end depends on how many writes the controller
+    still holds, which the round-robin queue count gives (before it, 32 KB strided LPDDR4 writes were +48 %)."""
+    bulk, ref = _compare(dram, nbytes, True, stride_bursts)
+    assert bulk == pytest.approx(ref, rel=0.05)
+
+
+def test_queued_at_last_write_counts_the_controller_state() -> None:
+    """Hand-checked cases of the round-robin queue count (buffer 32, command queues 8, columns at once)."""
+    from hwmodels.dram.bulk import queued_at_last_write
+
+    def count(pairs: list[tuple[int, int]], nbanks: int = 4, open_slots: int = 0, switch_slots: int = 0) -> int:
+        return queued_at_last_write(np.array(pairs, dtype=np.int64).tobytes(), nbanks, 32, 8, open_slots,
+                                    switch_slots)
+
+    assert count([(0, 0)] * 20) == 20            # fits in the queues: nothing issued before the last is taken
+    assert count([(0, 0)] * 100) == 40           # one bank: a full buffer and one full command queue
+    assert count([(0, 0)] * 50 + [(1, 0)] * 50) == 48  # the earlier bank still holds a full queue (round-robin)
+    # a bank switching rows cannot serve its queue meanwhile: more writes are still held at the end
+    assert count([(0, 0)] * 50 + [(0, 1)] * 50, switch_slots=30) >= count([(0, 0)] * 50 + [(0, 1)] * 50)
 
 
 @pytest.mark.parametrize("dram,stride_bursts", [("hbm3", 4), ("hbm3-h100", 2), ("hbm3-h100", 4)])

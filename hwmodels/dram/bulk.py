@@ -16,9 +16,13 @@ channel's controller serves them from the same queues); timing the work is per c
   command bus   one command per clock: bursts + ACT/PRE pairs
   front end     issue_width transactions per clock over all channels
   latency       reads end when the last data returns (command + CL + burst). Writes are posted: they end when the
-                write buffer accepts the last burst, i.e. when all but the bursts still fitting in the write buffer
-                and the banks' command queues have issued (`ns`); `drain_ns` is when the channel has written them all
-                (DRAMSim3's controller drains a buffer of more than 8 writes as soon as it has nothing else to do)
+                write buffer accepts the last burst, i.e. when all but the writes the controller still holds then
+                have issued (`ns`, the issue times spread evenly from the first column command to the end of the
+                body); `drain_ns` is when the channel has written them all (DRAMSim3's controller drains a buffer of
+                more than 8 writes as soon as it has nothing else to do). How many it holds: on one channel, a
+                round-robin count over the last writes' banks and rows (`queued_at_last_write`); on several, the
+                buffer plus a command queue per bank among the latest writes, because the in-order front end then
+                interleaves the channels' admissions, which the count does not model
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
                 bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`); one
                 still running when the transfer starts is not charged (see README, DRAM: refresh alignment)
@@ -28,7 +32,9 @@ The channel takes the largest of these bounds; the transfer ends when its slowes
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,7 +70,7 @@ class ChannelWork:
     first_row: np.ndarray     # [channels, ranks x banks] row of each bank's first / last visit (-1: untouched)
     last_row: np.ndarray
     acts_rank: np.ndarray     # [channels, ranks] activations
-    tail_banks: np.ndarray    # [channels] banks whose command queues hold bursts when the last write is accepted
+    unissued: np.ndarray      # [channels] writes still queued (buffer + command queues) when the last is accepted
     ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
     visits: int               # row visits accounted (the model's work)
 
@@ -76,7 +82,7 @@ class ChannelWork:
                            np.where(theirs, other.reopen_cycles, self.reopen_cycles),
                            np.where(mine, self.first_row, other.first_row),
                            np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
-                           np.maximum(self.tail_banks, other.tail_banks), np.concatenate((self.ranks, other.ranks)),
+                           np.maximum(self.unissued, other.unissued), np.concatenate((self.ranks, other.ranks)),
                            self.visits + other.visits)
 
     def row_shifted(self, rows: int) -> ChannelWork:
@@ -86,7 +92,7 @@ class ChannelWork:
         touched = self.first_row >= 0
         return ChannelWork(self.bursts, self.col_cycles, self.bank_cycles, self.reopen_cycles,
                            np.where(touched, self.first_row + rows, -1), np.where(touched, self.last_row + rows, -1),
-                           self.acts_rank, self.tail_banks, self.ranks, self.visits)
+                           self.acts_rank, self.unissued, self.ranks, self.visits)
 
     def repeated(self, k: int, rows_per_copy: int) -> ChannelWork:
         """The work of k back-to-back copies, each `rows_per_copy` rows after the previous (a long stream repeats
@@ -95,7 +101,7 @@ class ChannelWork:
         return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
-                           self.tail_banks, np.tile(self.ranks, k), self.visits * k)
+                           self.unissued, np.tile(self.ranks, k), self.visits * k)
 
 
 class DeviceState:
@@ -156,6 +162,70 @@ class DeviceState:
         self.precharge_at = np.where(work.bank_cycles > 0, (last + recovery)[:, None], self.precharge_at)
         self.open_row = np.where(work.first_row >= 0, work.last_row, self.open_row)
         self.last_write = is_write
+
+
+_TAIL_WINDOW_QUEUES = 3  # a channel's last 3 controller-fulls of writes decide its queue state at the end
+
+
+@functools.lru_cache(maxsize=4096)
+def queued_at_last_write(visits: bytes, nbanks: int, buffer_size: int, queue_size: int, open_slots: int,
+                         switch_slots: int) -> int:
+    """Writes still queued in one channel's controller when its write buffer accepts the last of a stream.
+
+    `visits`: int64 bytes of (flat bank, row) per write, in order. Time runs in column slots: the controller moves
+    a buffered write into its bank's command queue as soon as that queue has room (a move per clock, faster than
+    the column rate), and the DRAM serves the banks whose rows are open round-robin, one column command per slot.
+    A closed bank opens `open_slots` slots after its first write arrives (ACT, tRCD); a bank whose queue head wants
+    another row opens it `switch_slots` after its last write to the old one (write recovery, tRP, tRCD). The
+    activation rate limits (tRRD, tFAW) are left to the caller's bounds. Cost: one step per write of the window."""
+    pairs = np.frombuffer(visits, dtype=np.int64).reshape(-1, 2).tolist()
+    n = len(pairs)
+    queues: list[deque] = [deque() for _ in range(nbanks)]   # rows of the writes in each command queue
+    waiting: list[deque] = [deque() for _ in range(nbanks)]  # rows of each bank's writes in the write buffer
+    open_row = [-1] * nbanks
+    ready = [0] * nbanks                                     # slot from which the bank can take column commands
+    last_done = [-(1 << 30)] * nbanks
+    in_buffer = issued = admitted = slot = 0
+    last = nbanks - 1
+
+    def enqueue(b: int, row: int) -> None:
+        q = queues[b]
+        q.append(row)
+        if len(q) == 1 and open_row[b] != row:             # a new head: the bank must (re)open
+            ready[b] = max(slot + open_slots, last_done[b] + switch_slots) if open_row[b] >= 0 else slot + open_slots
+            open_row[b] = row
+
+    while True:
+        while in_buffer < buffer_size:                       # the front end fills the buffer
+            if admitted == n:
+                return n - issued
+            b, row = pairs[admitted]
+            admitted += 1
+            if len(queues[b]) < queue_size and not waiting[b]:
+                enqueue(b, row)
+            else:
+                waiting[b].append(row)
+                in_buffer += 1
+        if admitted == n:
+            return n - issued
+        for j in range(1, nbanks + 1):                       # one column command, round-robin over ready banks
+            b = (last + j) % nbanks
+            if queues[b] and ready[b] <= slot:
+                break
+        else:
+            slot += 1
+            continue
+        last = b
+        issued += 1
+        last_done[b] = slot
+        queues[b].popleft()
+        if queues[b] and queues[b][0] != open_row[b]:
+            ready[b] = slot + switch_slots
+            open_row[b] = queues[b][0]
+        if waiting[b]:                                       # its buffered write takes the freed queue slot
+            in_buffer -= 1
+            enqueue(b, waiting[b].popleft())
+        slot += 1
 
 
 class BulkDram:
@@ -272,10 +342,11 @@ class BulkDram:
         visit_ch = visit_bank // nb
         visit_rank = visit_ch * s.ranks + (visit_bank % nb) // s.banks
         acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks)
-        # posted-write capacity: when the last burst is accepted, the write buffer is full and the scheduler has
-        # moved what it could of the latest bursts into their banks' command queues (one queue per bank among them)
-        tail = np.zeros(nch, dtype=np.int64)
-        if is_write:
+        # posted writes: how many are still queued when the write buffer takes the last one
+        tail = n_ch.copy()
+        if is_write and nch > 1:
+            # several channels: the in-order front end interleaves their admissions (not modelled here); estimate:
+            # the write buffer plus a command queue per bank among the latest writes
             tq, cq = s.trans_queue_size, s.cmd_queue_size
             for c in np.flatnonzero(n_ch > tq):
                 banks_c = key_bank[starts[c]:ends[c]]
@@ -285,7 +356,18 @@ class BulkDram:
                     if k_next == k:
                         break
                     k = k_next
-                tail[c] = k
+                tail[c] = tq + cq * k
+        elif is_write:
+            slot_cycles = max(burst, s.tCCD_S)
+            open_slots = math.ceil((1 + s.tRCD_wr) / slot_cycles)
+            switch_slots = math.ceil((s.CWL + burst + s.tWR + s.tRP + s.tRCD_wr) / slot_cycles)
+            window = _TAIL_WINDOW_QUEUES * (s.trans_queue_size + s.cmd_queue_size * nb)
+            for c in np.flatnonzero(n_ch > s.trans_queue_size):
+                lo = max(starts[c], ends[c] - window)
+                rows_c = rows[lo:ends[c]]
+                pairs = np.stack([key_bank[lo:ends[c]] - c * nb, rows_c - rows_c.min()], axis=1)
+                tail[c] = queued_at_last_write(pairs.tobytes(), nb, s.trans_queue_size, s.cmd_queue_size,
+                                               open_slots, switch_slots)
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
                            len(visit_len))
@@ -318,9 +400,10 @@ class BulkDram:
         if is_write:
             # posted: the last burst is accepted once all but those still fitting in the queues have issued; the
             # write buffer takes one burst per clock into the command queues meanwhile
-            buffered = s.trans_queue_size + s.cmd_queue_size * work.tail_banks
-            frac = np.maximum(n_ch - buffered, 0) / np.maximum(n_ch, 1)
-            cycles = np.maximum(body * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
+            frac = np.maximum(n_ch - work.unissued, 0) / np.maximum(n_ch, 1)
+            t0 = 1.0 + s.tRCD_rd
+            cycles = np.maximum(t0 + (body - t0) * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
+            cycles = np.where(frac > 0, cycles, np.maximum(n_ch - s.trans_queue_size, 0) + 2.0)
             drain = np.where(n_ch > WRITE_HOLD_MAX, body + 2.0, cycles)
         else:
             cycles = drain = body + s.read_delay + 2.0
