@@ -11,7 +11,8 @@ Speed: instead of ticking every clock, `tick(clk)` is only called at cycles wher
 queue keeps a lower bound on the earliest cycle any of its commands can issue; issuing a command elsewhere only
 ever delays other banks (timing constraints only grow), so bounds stay valid until the bank's own state or queue
 changes, which resets them. Visiting only the minimum of these bounds gives the same command trace as ticking every
-cycle.
+cycle. A tick resolves the bounds it reset (by scanning those banks for the next cycle), so the next visit is the next
+cycle at which a command can really issue rather than a cycle that only rediscovers the bound.
 """
 
 from __future__ import annotations
@@ -41,9 +42,23 @@ class ChannelController:
         self.t_bank = [[0] * nb for _ in range(5)]
         self.t_group = [[0] * ng for _ in range(5)]
         self.t_rank = [[0] * spec.ranks for _ in range(5)]
+        # the hot readiness tests index these per-type lists directly (same list objects as above)
+        self.tb_act, self.tb_pre, self.tb_rd, self.tb_wr = (self.t_bank[y] for y in (ACT, PRE, RD, WR))
+        self.tg_act, self.tg_rd, self.tg_wr = self.t_group[ACT], self.t_group[RD], self.t_group[WR]
+        self.tr_act, self.tr_pre, self.tr_rd, self.tr_wr = (self.t_rank[y] for y in (ACT, PRE, RD, WR))
+        # per issued command type: the (earliest-time list, latency) pairs it raises, per scope
+        T = self.T
+        self._raises = [([(self.t_bank[y], lat) for y, lat in T.bank[typ]],
+                         [(self.t_group[y], lat) for y, lat in T.group[typ]],
+                         [(self.t_rank[y], lat) for y, lat in T.rank[typ]],
+                         [(self.t_rank[y], lat) for y, lat in T.other_ranks[typ]] if spec.ranks > 1 else [])
+                        for typ in range(5)]
         self.open_row = [-1] * nb
         self.hits = [0] * nb
         self.queues: list[list[tuple[int, bool, int]]] = [[] for _ in range(nb)]
+        self.qrows: list[list[int]] = [[] for _ in range(nb)]  # rows of queues[b]: a C-speed "any row hit?" test
+        # round-robin visiting order after bank k was served: k+1, ..., nb-1, 0, ..., k
+        self.rr_order = [tuple(range((k + 1) % nb, nb)) + tuple(range((k + 1) % nb)) for k in range(nb)]
         self.bound = [INF] * nb
         self.cmd_cap = spec.cmd_queue_size
         self.trans_cap = spec.trans_queue_size
@@ -113,9 +128,19 @@ class ChannelController:
                     self.rq_eligible += 1
             else:
                 waiting.append((token, added_cycle))
-        self.sched_stale = True
-        if added_cycle < self.next_due:
-            self.next_due = added_cycle
+        # A transaction that cannot move yet (its bank queue is full) and starts no write drain leaves a settled
+        # scheduler settled: no visit is needed for it (the visit would schedule nothing).
+        if self.sched_stale or self._can_schedule():
+            self.sched_stale = True
+            if added_cycle < self.next_due:
+                self.next_due = added_cycle
+
+    def _can_schedule(self) -> bool:
+        """Whether `_schedule` would change anything: start a write drain or move a transaction."""
+        n_wb = len(self.write_buffer)
+        if self.write_draining == 0 and (n_wb >= self.trans_cap or (n_wb > 8 and self.n_cmds == 0)):
+            return True
+        return (self.wb_eligible if self.write_draining > 0 else self.rq_eligible) > 0
 
     def busy(self) -> bool:
         """Reads still waiting for their data (writes are acknowledged on entering the write buffer, and like
@@ -135,7 +160,7 @@ class ChannelController:
     # --- readiness -------------------------------------------------------------------------------------------------
     def _act_time(self, b: int) -> int:
         r = self.bank_rank[b]
-        t = max(self.t_bank[ACT][b], self.t_group[ACT][self.bank_group[b]], self.t_rank[ACT][r])
+        t = max(self.tb_act[b], self.tg_act[self.bank_group[b]], self.tr_act[r])
         faw = self.four_aw[r]
         if len(faw) >= 4 and faw[0] > t:
             t = faw[0]
@@ -158,26 +183,27 @@ class ChannelController:
                 return 0
             self.bound[b] = t
             return -1
-        g, r = self.bank_group[b], self.bank_rank[b]
         t_rd = t_wr = -1
         best = INF
         for i, (row, is_write, addr) in enumerate(q):
             if row == orow:
                 if is_write:
                     if t_wr < 0:
-                        t_wr = max(self.t_bank[WR][b], self.t_group[WR][g], self.t_rank[WR][r])
-                    t = t_wr
+                        t_wr = max(self.tb_wr[b], self.tg_wr[self.bank_group[b]], self.tr_wr[self.bank_rank[b]])
+                    elif t_wr >= best:
+                        continue  # neither issues now nor lowers the bound (a write before it did not)
                     if i and any(not e[1] and e[2] == addr for e in q[:i]):
                         continue  # read-after-write dependency on the same address
+                    t = t_wr
                 else:
                     if t_rd < 0:
-                        t_rd = max(self.t_bank[RD][b], self.t_group[RD][g], self.t_rank[RD][r])
+                        t_rd = max(self.tb_rd[b], self.tg_rd[self.bank_group[b]], self.tr_rd[self.bank_rank[b]])
                     t = t_rd
-            else:
+            elif i or (self.hits[b] < self.hit_limit and orow in self.qrows[b]):
                 # precharge only for the oldest entry, and not while younger row hits wait under the hit cap
-                if i or (self.hits[b] < self.hit_limit and any(e[0] == orow for e in q)):
-                    continue
-                t = max(self.t_bank[PRE][b], self.t_rank[PRE][r])
+                continue
+            else:
+                t = max(self.tb_pre[b], self.tr_pre[self.bank_rank[b]])
             if t <= clk:
                 return i
             if t < best:
@@ -190,21 +216,23 @@ class ChannelController:
         bound = self.bound
         if min(bound) > clk:
             return None
-        n, start = self.nq, self.queue_idx + 1
-        skip_rank = self.ref_rank if self.in_ref else -1
-        # candidates in round-robin order from queue_idx + 1 (the rest cannot issue now)
-        if start >= n:
-            start = 0
-        cands = [q for q in range(start, n) if bound[q] <= clk]
-        if start:
-            cands += [q for q in range(start) if bound[q] <= clk]
-        for q in cands:
-            if skip_rank >= 0 and self.bank_rank[q] == skip_rank:
-                continue
-            i = self._scan(q, clk)
-            if i >= 0:
-                self.queue_idx = q
-                return q, i
+        scan = self._scan
+        # only banks whose bound has come can issue; the others are passed over at the cost of one comparison
+        if self.in_ref:
+            skip_rank, bank_rank = self.ref_rank, self.bank_rank
+            for q in self.rr_order[self.queue_idx]:
+                if bound[q] <= clk and bank_rank[q] != skip_rank:
+                    i = scan(q, clk)
+                    if i >= 0:
+                        self.queue_idx = q
+                        return q, i
+        else:
+            for q in self.rr_order[self.queue_idx]:
+                if bound[q] <= clk:
+                    i = scan(q, clk)
+                    if i >= 0:
+                        self.queue_idx = q
+                        return q, i
         return None
 
     def _finish_refresh(self, clk: int) -> tuple[int, int] | None:
@@ -247,6 +275,7 @@ class ChannelController:
                 self.rq_eligible += self.rq_count[b]
                 self.wb_eligible += self.wb_count[b]
             del q[i]
+            del self.qrows[b][i]
             self.n_cmds -= 1
             if self.hits[b]:
                 self.n_row_hits += 1
@@ -301,26 +330,22 @@ class ChannelController:
                 bound[b] = floor
 
     def _update_timing(self, typ: int, b: int, r: int, clk: int) -> None:
-        T = self.T
-        for y, lat in T.bank[typ]:
-            arr = self.t_bank[y]
+        same_bank, same_group, same_rank, other_ranks = self._raises[typ]
+        for arr, lat in same_bank:
             if clk + lat > arr[b]:
                 arr[b] = clk + lat
-        g = self.bank_group[b]
-        for y, lat in T.group[typ]:
-            arr = self.t_group[y]
-            if clk + lat > arr[g]:
-                arr[g] = clk + lat
-        for y, lat in T.rank[typ]:
-            arr = self.t_rank[y]
+        if same_group:
+            g = self.bank_group[b]
+            for arr, lat in same_group:
+                if clk + lat > arr[g]:
+                    arr[g] = clk + lat
+        for arr, lat in same_rank:
             if clk + lat > arr[r]:
                 arr[r] = clk + lat
-        if self.ranks > 1:
-            for y, lat in T.other_ranks[typ]:
-                arr = self.t_rank[y]
-                for r2 in range(self.ranks):
-                    if r2 != r and clk + lat > arr[r2]:
-                        arr[r2] = clk + lat
+        for arr, lat in other_ranks:
+            for r2 in range(self.ranks):
+                if r2 != r and clk + lat > arr[r2]:
+                    arr[r2] = clk + lat
 
     # --- transaction scheduling ---------------------------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -348,12 +373,15 @@ class ChannelController:
                     self.rq_count[b] -= 1
                     self.rq_eligible -= 1
                 q.append((row, is_write, addr))
+                self.qrows[b].append(row)
                 if len(q) == cap:  # now full: the bank's other waiting transactions are no longer eligible
                     self.rq_eligible -= self.rq_count[b]
                     self.wb_eligible -= self.wb_count[b]
                 self.n_cmds += 1
                 self.bound[b] = 0
                 del queue[j]
+                if not self._can_schedule():  # settled: saves a visit next cycle that would find nothing to move
+                    self.sched_stale = False
                 return
         raise RuntimeError("DRAM controller: eligible-transaction count out of step with the queues")
 
@@ -381,8 +409,16 @@ class ChannelController:
                         self._issue(b2, i2, clk)
         if self.sched_stale:
             self._schedule()
-        # the next cycle at which anything can happen here
+        # Resolve the bounds this tick reset (banks that issued or received a command, and any ready bank the
+        # round-robin did not reach) by scanning them for the next cycle: otherwise the next visit would only
+        # rediscover them. A bank ready then keeps bound clk + 1.
         bound = self.bound
+        if min(bound) <= clk:
+            nxt, scan = clk + 1, self._scan
+            for b in range(self.nq):
+                if bound[b] <= clk and scan(b, nxt) >= 0:
+                    bound[b] = nxt
+        # the next cycle at which anything can happen here
         if self.in_ref:  # the refreshing rank's queues wait for the refresh, whose own bound is added below
             lo, hi = self.ref_rank * self.banks, (self.ref_rank + 1) * self.banks
             nd = min(min(bound[:lo], default=INF), min(bound[hi:], default=INF))
