@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 
 from hwmodels.dram.spec import DramSpec
 from hwmodels.dram.timing import ACT, PRE, RD, REF, WR, build_timing
 
 INF = 1 << 62
+_BANK = itemgetter(1)  # bank of a read-queue / write-buffer entry (addr, bank, row, is_write)
 ROW_HIT_LIMIT_DEFAULT = 4
 
 
@@ -60,6 +62,7 @@ class ChannelController:
         # round-robin visiting order after bank k was served: k+1, ..., nb-1, 0, ..., k
         self.rr_order = [tuple(range((k + 1) % nb, nb)) + tuple(range((k + 1) % nb)) for k in range(nb)]
         self.bound = [INF] * nb
+        self.room = [True] * nb  # room[b]: len(queues[b]) < cmd_cap (kept in step where queue lengths change)
         self.cmd_cap = spec.cmd_queue_size
         self.trans_cap = spec.trans_queue_size
         self.n_cmds = 0
@@ -113,7 +116,7 @@ class ChannelController:
                 self.pending_wr.add(addr)
                 self.write_buffer.append((addr, bank, row, True))
                 self.wb_count[bank] += 1
-                if len(self.queues[bank]) < self.cmd_cap:
+                if self.room[bank]:
                     self.wb_eligible += 1
             self._done(token, added_cycle, added_cycle + 1, True)
         elif addr in self.pending_wr:  # read served from the write buffer
@@ -124,7 +127,7 @@ class ChannelController:
                 self.pending_rd[addr] = [(token, added_cycle)]
                 self.read_queue.append((addr, bank, row, False))
                 self.rq_count[bank] += 1
-                if len(self.queues[bank]) < self.cmd_cap:
+                if self.room[bank]:
                     self.rq_eligible += 1
             else:
                 waiting.append((token, added_cycle))
@@ -274,6 +277,7 @@ class ChannelController:
             if len(q) == self.cmd_cap:  # the bank's queue regains room: its waiting transactions become eligible
                 self.rq_eligible += self.rq_count[b]
                 self.wb_eligible += self.wb_count[b]
+                self.room[b] = True
             del q[i]
             del self.qrows[b][i]
             self.n_cmds -= 1
@@ -348,46 +352,50 @@ class ChannelController:
                     arr[r2] = clk + lat
 
     # --- transaction scheduling ---------------------------------------------------------------------------------------
-    def _schedule(self) -> None:
-        """DRAMSim3 ScheduleTransaction: move one transaction into its bank's command queue."""
+    def _schedule(self) -> int:
+        """DRAMSim3 ScheduleTransaction: move one transaction into its bank's command queue; returns that bank or -1."""
         wb = self.write_buffer
         if self.write_draining == 0 and (len(wb) >= self.trans_cap or (len(wb) > 8 and self.n_cmds == 0)):
             self.write_draining = len(wb)
         draining = self.write_draining > 0
         if (self.wb_eligible if draining else self.rq_eligible) == 0:
             self.sched_stale = False  # every waiting transaction's bank queue is full
-            return
+            return -1
         queue = wb if draining else self.read_queue
-        cap, queues = self.cmd_cap, self.queues
-        for j, (addr, b, row, is_write) in enumerate(queue):
-            q = queues[b]
-            if len(q) < cap:
-                if is_write:
-                    if addr in self.pending_rd:  # a read of this address must go first
-                        self.write_draining = 0
-                        return
-                    self.write_draining -= 1
-                    self.wb_count[b] -= 1
-                    self.wb_eligible -= 1
-                else:
-                    self.rq_count[b] -= 1
-                    self.rq_eligible -= 1
-                q.append((row, is_write, addr))
-                self.qrows[b].append(row)
-                if len(q) == cap:  # now full: the bank's other waiting transactions are no longer eligible
-                    self.rq_eligible -= self.rq_count[b]
-                    self.wb_eligible -= self.wb_count[b]
-                self.n_cmds += 1
-                self.bound[b] = 0
-                del queue[j]
-                if not self._can_schedule():  # settled: saves a visit next cycle that would find nothing to move
-                    self.sched_stale = False
-                return
-        raise RuntimeError("DRAM controller: eligible-transaction count out of step with the queues")
+        # the oldest transaction whose bank queue has room, found at C speed: under load it is often the newest
+        try:
+            j = list(map(self.room.__getitem__, map(_BANK, queue))).index(True)
+        except ValueError:
+            raise RuntimeError("DRAM controller: eligible-transaction count out of step with the queues") from None
+        addr, b, row, is_write = queue[j]
+        if is_write:
+            if addr in self.pending_rd:  # a read of this address must go first
+                self.write_draining = 0
+                return -1
+            self.write_draining -= 1
+            self.wb_count[b] -= 1
+            self.wb_eligible -= 1
+        else:
+            self.rq_count[b] -= 1
+            self.rq_eligible -= 1
+        q = self.queues[b]
+        q.append((row, is_write, addr))
+        self.qrows[b].append(row)
+        if len(q) == self.cmd_cap:  # now full: the bank's other waiting transactions are no longer eligible
+            self.rq_eligible -= self.rq_count[b]
+            self.wb_eligible -= self.wb_count[b]
+            self.room[b] = False
+        self.n_cmds += 1
+        self.bound[b] = 0
+        del queue[j]
+        if not self._can_schedule():  # settled: saves a visit next cycle that would find nothing to move
+            self.sched_stale = False
+        return b
 
     # --- one memory clock --------------------------------------------------------------------------------------
     def tick(self, clk: int) -> None:
-        if self.ref_interval and clk % self.ref_interval == 0 and clk > 0:
+        ri = self.ref_interval
+        if ri and clk % ri == 0 and clk > 0:
             if self.ref_simultaneous:
                 self.refresh_q.extend(range(self.ranks))
             else:
@@ -396,28 +404,26 @@ class ChannelController:
         cmd = self._finish_refresh(clk) if self.refresh_q else None
         if cmd is None:
             cmd = self._next_command(clk)
+        b1 = b2 = -1
         if cmd is not None:
-            typ = self._issue(cmd[0], cmd[1], clk)
+            b1 = cmd[0]
+            typ = self._issue(b1, cmd[1], clk)
             if self.dual_cmd:
                 second = self._next_command(clk)
                 if second is not None:
                     b2, i2 = second
-                    row, _, _ = self.queues[b2][i2]
+                    row = self.queues[b2][i2][0]
                     orow = self.open_row[b2]
-                    is_rw2 = orow >= 0 and row == orow
-                    if is_rw2 != (typ == RD or typ == WR):
+                    if (orow >= 0 and row == orow) != (typ == RD or typ == WR):
                         self._issue(b2, i2, clk)
-        if self.sched_stale:
-            self._schedule()
-        # Resolve the bounds this tick reset (banks that issued or received a command, and any ready bank the
-        # round-robin did not reach) by scanning them for the next cycle: otherwise the next visit would only
-        # rediscover them. A bank ready then keeps bound clk + 1.
-        bound = self.bound
-        if min(bound) <= clk:
-            nxt, scan = clk + 1, self._scan
-            for b in range(self.nq):
-                if bound[b] <= clk and scan(b, nxt) >= 0:
-                    bound[b] = nxt
+        bs = self._schedule() if self.sched_stale else -1
+        # Resolve the bounds this tick reset (banks that issued or received a command) by scanning them for the
+        # next cycle: otherwise the next visit would only rediscover them. A bank ready then keeps bound clk + 1.
+        # (Ready banks the round-robin did not reach keep their bound <= clk and are scanned next cycle.)
+        bound, nxt = self.bound, clk + 1
+        for b in (b1, b2, bs):
+            if b >= 0 and bound[b] <= clk and self._scan(b, nxt) >= 0:
+                bound[b] = nxt
         # the next cycle at which anything can happen here
         if self.in_ref:  # the refreshing rank's queues wait for the refresh, whose own bound is added below
             lo, hi = self.ref_rank * self.banks, (self.ref_rank + 1) * self.banks
@@ -425,10 +431,12 @@ class ChannelController:
         else:
             nd = min(bound)
         if nd <= clk or (self.sched_stale and (self.read_queue or self.write_buffer)):
-            nd = clk + 1
+            nd = nxt
         if self.refresh_q:
             rb = self._refresh_bound()
-            nd = min(nd, max(rb, clk + 1))
-        if self.ref_interval:
-            nd = min(nd, (clk // self.ref_interval + 1) * self.ref_interval)
+            nd = min(nd, max(rb, nxt))
+        if ri:
+            nr = (clk // ri + 1) * ri
+            if nr < nd:
+                nd = nr
         self.next_due = nd
