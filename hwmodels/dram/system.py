@@ -17,6 +17,10 @@ from hwmodels.dram.spec import DramSpec, address_map
 DoneCallback = Callable[[object, int, int, bool], None]  # (token, added_cycle, done_cycle, is_write)
 
 
+def _ignore(token: object, added: int, done: int, is_write: bool) -> None:
+    pass
+
+
 class DramSystem:
     """The cycle-level model of a whole DRAM: `submit` transactions, `advance` time, completions via `on_done`."""
 
@@ -26,7 +30,8 @@ class DramSystem:
         self.spec = spec
         self.amap = address_map(spec)
         self.on_done = on_done
-        self.channels = [ChannelController(spec, c, self._done) for c in range(spec.channels)]
+        # completions go straight to on_done (one Python call less per burst)
+        self.channels = [ChannelController(spec, c, on_done or _ignore) for c in range(spec.channels)]
         self.issue_width = issue_width or INF
         self.inbox: deque[tuple[int, bool, object, int, int, int]] = deque()
         self.clk = -1            # last cycle processed
@@ -35,20 +40,22 @@ class DramSystem:
         self._adm_count = 0
         self._bpg = spec.banks_per_group
         self._banks = spec.banks
-
-    def _done(self, token: object, added: int, done: int, is_write: bool) -> None:
-        if self.on_done is not None:
-            self.on_done(token, added, done, is_write)
+        # address fields as (stride, count) pairs, looked up once: `locate` runs once per burst
+        st, ct = self.amap.stride, self.amap.count
+        self._shift = self.amap.shift_bits
+        self._fields = tuple((st[f], ct[f]) for f in ("ch", "ra", "bg", "ba", "ro"))
 
     def locate(self, addr: int) -> tuple[int, int, int]:
         """(channel, flat bank index within the channel, row) of a byte address."""
-        ch, ra, bg, ba, ro, _ = self.amap.decode(addr)
-        return ch, (ra * self.spec.bankgroups + bg) * self._bpg + ba, ro
+        x = addr >> self._shift
+        (s_ch, n_ch), (s_ra, n_ra), (s_bg, n_bg), (s_ba, n_ba), (s_ro, n_ro) = self._fields
+        bank = (x // s_ra % n_ra * n_bg + x // s_bg % n_bg) * self._bpg + x // s_ba % n_ba
+        return x // s_ch % n_ch, bank, x // s_ro % n_ro
 
     def next_cycle(self) -> int:
         """The next cycle at which anything happens (INF when idle apart from refresh)."""
-        nd = min(ch.next_due for ch in self.channels)
-        return min(nd, self.admit_due)
+        nd = min([ch.next_due for ch in self.channels])
+        return nd if nd < self.admit_due else self.admit_due
 
     def busy(self) -> bool:
         return bool(self.inbox) or any(ch.busy() for ch in self.channels)
@@ -58,8 +65,14 @@ class DramSystem:
         if cycle > self.clk:
             self.advance(cycle)
         ch, bank, row = self.locate(addr)
-        self.inbox.append((addr, is_write, token, ch, bank, row))
-        self._admit(max(cycle, self.clk))
+        inbox = self.inbox
+        c = cycle if cycle > self.clk else self.clk
+        if inbox and c == self._adm_cycle:
+            # the front end already stopped at this cycle (head blocked or width used): the newcomer just queues
+            inbox.append((addr, is_write, token, ch, bank, row))
+            return
+        inbox.append((addr, is_write, token, ch, bank, row))
+        self._admit(c)
 
     def _admit(self, c: int) -> None:
         if c != self._adm_cycle:
@@ -79,15 +92,12 @@ class DramSystem:
 
     def advance(self, to_cycle: int) -> None:
         """Process every cycle up to and including `to_cycle` at which something can happen."""
-        chans = self.channels
+        chans, inbox = self.channels, self.inbox
         single = chans[0] if len(chans) == 1 else None
         while True:
-            if single is not None:
-                c = single.next_due
-                if self.admit_due < c:
-                    c = self.admit_due
-            else:
-                c = self.next_cycle()
+            c = single.next_due if single is not None else min([ch.next_due for ch in chans])
+            if self.admit_due < c:
+                c = self.admit_due
             if c > to_cycle:
                 break
             if single is not None:
@@ -98,8 +108,13 @@ class DramSystem:
                     if ch.next_due <= c:
                         ch.tick(c)
             self.clk = c
-            if self.inbox:
-                self._admit(c)
+            if inbox:
+                head = inbox[0]
+                chan = chans[head[3]]
+                if len(chan.write_buffer if head[1] else chan.read_queue) >= chan.trans_cap:
+                    self.admit_due = INF  # the head still waits: what `_admit` would find, without the call
+                else:
+                    self._admit(c)
         if to_cycle > self.clk and to_cycle < INF:
             self.clk = to_cycle
 
