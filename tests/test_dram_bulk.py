@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import simpy
 
@@ -50,23 +49,18 @@ def test_strided_reads_within_5_percent(dram: str, stride_bursts: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dram", DRAMS)
-@pytest.mark.parametrize("nbytes", [64 << 10, 1 << 20], ids=["64KB", "1MB"])
+@pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
+@pytest.mark.parametrize("nbytes", [256 << 10, 1 << 20], ids=["256KB", "1MB"])
 @pytest.mark.parametrize("stride_bursts", [None, 2, 4])
 @pytest.mark.parametrize("is_write", [False, True], ids=["read", "write"])
 def test_bulk_matrix(dram: str, nbytes: int, stride_bursts: int | None, is_write: bool) -> None:
-    """The wider sweep: 5 % on sequential and strided reads except HBM3 with a 2-burst stride (row switches of one
-    bank are exposed: about -7 %); 5 % on one-channel writes except LPDDR5 with a 4-burst stride (activation-bound:
-    banks waiting for their ACT hold their queues longer than the round-robin count assumes, -9 to -16 %); 12 % on
-    multi-channel writes, whose posted end depends on how the in-order front end interleaves the channels."""
+    """The wider sweep: 5 % except two long strided streams the row-level body misses (the replay catches them
+    where it sees the whole stream): HBM3 reads with a 2-burst stride (1 MB: -6.9 %; the round-robin leaves a bank's
+    last writes of one row queued behind the next row's, so that bank's row switch is exposed) and LPDDR5 writes
+    with a 4-burst stride longer than the replay window (about -7 %)."""
     bulk, ref = _compare(dram, nbytes, is_write, stride_bursts)
-    one_channel = get_dram(dram).channels == 1
-    if not is_write:
-        tol = 0.05 if (dram, stride_bursts) != ("hbm3", 2) else 0.12
-    elif one_channel:
-        tol = 0.05 if (dram, stride_bursts) != ("lpddr5", 4) else 0.20
-    else:
-        tol = 0.12 if nbytes > 64 << 10 else 0.35  # 64 KB mostly fits in the queues: a few hundred ns of admission
+    exposed = (dram, stride_bursts, is_write) in (("hbm3", 2, False), ("lpddr5", 4, True))
+    tol = 0.08 if exposed else 0.05
     assert bulk == pytest.approx(ref, rel=tol)
 
 
@@ -105,38 +99,34 @@ def test_small_reads_within_5_percent(dram: str, nbytes: int) -> None:
     assert bulk == pytest.approx(ref, rel=0.05)
 
 
-@pytest.mark.parametrize("dram,nbytes", [(d, n) for d in (*DRAMS, "hbm3-h100") for n in (64 << 10, 1 << 20)
-                                          if (d, n) != ("hbm2", 64 << 10)])
+@pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
+@pytest.mark.parametrize("nbytes", [64 << 10, 1 << 20], ids=["64KB", "1MB"])
 def test_sequential_writes_within_5_percent(dram: str, nbytes: int) -> None:
-    """Posted writes end when the write buffer takes the last burst. HBM2's 64 KB write is left out (about -11 %:
-    its queued tail is one bank's row, drained at tCCD_L; see the README; test_bulk_matrix holds it to 35 %)."""
+    """Posted writes end when the write buffer takes the last burst."""
     bulk, ref = _compare(dram, nbytes, True, None)
     assert bulk == pytest.approx(ref, rel=0.05)
 
 
-@pytest.mark.parametrize("dram", ("ddr4", "lpddr4", "gddr6"))
-@pytest.mark.parametrize("nbytes", [8 << 10, 32 << 10, 256 << 10], ids=["8KB", "32KB", "256KB"])
+def test_write_tail_estimate_is_the_cheap_option() -> None:
+    """`write_tail="estimate"` (the engine's choice) skips the replay: the same work otherwise, a rougher end."""
+    exact, rough = BulkDram("hbm2"), BulkDram("hbm2", write_tail="estimate")
+    ref = transaction_ns("hbm2", 32 << 10, True, None)
+    assert exact.transfer_ns(0, 32 << 10, True) == pytest.approx(ref, rel=0.05)
+    assert abs(rough.transfer_ns(0, 32 << 10, True) / ref - 1) > 0.05  # the estimate misses this one
+    assert rough.transfer(0, 1 << 20, True).drain_ns == exact.transfer(0, 1 << 20, True).drain_ns
+    with pytest.raises(ValueError, match="write_tail"):
+        BulkDram("hbm2", write_tail="exact")
+
+
+@pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
+@pytest.mark.parametrize("nbytes", [8 << 10, 32 << 10, 64 << 10], ids=["8KB", "32KB", "64KB"])
 @pytest.mark.parametrize("stride_bursts", [None, 2, 4])
-def test_one_channel_writes_within_5_percent(dram: str, nbytes: int, stride_bursts: int | None) -> None:
-    """Posted writes on one-channel DRAMs, small and strided: their end depends on how many writes the controller
-    still holds, which the round-robin queue count gives (before it, 32 KB strided LPDDR4 writes were +48 %)."""
+def test_writes_within_5_percent(dram: str, nbytes: int, stride_bursts: int | None) -> None:
+    """Posted writes, small and strided, on every preset: their end is when the write buffer takes the last one,
+    which the replay of the controllers' queues gives (before it, 32 KB strided LPDDR4 writes were +48 %, 32 KB
+    contiguous HBM2 writes -41 %)."""
     bulk, ref = _compare(dram, nbytes, True, stride_bursts)
     assert bulk == pytest.approx(ref, rel=0.05)
-
-
-def test_queued_at_last_write_counts_the_controller_state() -> None:
-    """Hand-checked cases of the round-robin queue count (buffer 32, command queues 8, columns at once)."""
-    from hwmodels.dram.bulk import queued_at_last_write
-
-    def count(pairs: list[tuple[int, int]], nbanks: int = 4, open_slots: int = 0, switch_slots: int = 0) -> int:
-        return queued_at_last_write(np.array(pairs, dtype=np.int64).tobytes(), nbanks, 32, 8, open_slots,
-                                    switch_slots)
-
-    assert count([(0, 0)] * 20) == 20            # fits in the queues: nothing issued before the last is taken
-    assert count([(0, 0)] * 100) == 40           # one bank: a full buffer and one full command queue
-    assert count([(0, 0)] * 50 + [(1, 0)] * 50) == 48  # the earlier bank still holds a full queue (round-robin)
-    # a bank switching rows cannot serve its queue meanwhile: more writes are still held at the end
-    assert count([(0, 0)] * 50 + [(0, 1)] * 50, switch_slots=30) >= count([(0, 0)] * 50 + [(0, 1)] * 50)
 
 
 @pytest.mark.parametrize("dram,stride_bursts", [("hbm3", 4), ("hbm3-h100", 2), ("hbm3-h100", 4)])

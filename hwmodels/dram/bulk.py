@@ -16,13 +16,13 @@ channel's controller serves them from the same queues); timing the work is per c
   command bus   one command per clock: bursts + ACT/PRE pairs
   front end     issue_width transactions per clock over all channels
   latency       reads end when the last data returns (command + CL + burst). Writes are posted: they end when the
-                write buffer accepts the last burst, i.e. when all but the writes the controller still holds then
-                have issued (`ns`, the issue times spread evenly from the first column command to the end of the
-                body); `drain_ns` is when the channel has written them all (DRAMSim3's controller drains a buffer of
-                more than 8 writes as soon as it has nothing else to do). How many it holds: on one channel, a
-                round-robin count over the last writes' banks and rows (`queued_at_last_write`); on several, the
-                buffer plus a command queue per bank among the latest writes, because the in-order front end then
-                interleaves the channels' admissions, which the count does not model
+                write buffer accepts the last burst (`ns`); `drain_ns` is when the channel has written them all
+                (DRAMSim3's controller drains a buffer of more than 8 writes as soon as it has nothing else to do).
+                With `write_tail="replay"` (default) the controllers' queues are replayed (`posting`): a stream
+                replayed whole gives the clock of its last acceptance directly; for a longer one the replay of its
+                tail says how many writes are still held then, and all but those have issued, their column
+                commands spread evenly from the first (ACT, tRCD) to the end of the body. `"estimate"` skips the
+                replay: the buffer plus a command queue per bank among the latest writes are held
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
                 bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`); one
                 still running when the transfer starts is not charged (see README, DRAM: refresh alignment)
@@ -32,13 +32,12 @@ The channel takes the largest of these bounds; the transfer ends when its slowes
 
 from __future__ import annotations
 
-import functools
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwmodels.dram.posting import QueueTiming, replay_posted_writes
 from hwmodels.dram.spec import DramSpec, address_map, get_dram
 
 WRITE_HOLD_MAX = 8  # DRAMSim3 starts draining a non-full write buffer only when it holds more than this many writes
@@ -73,6 +72,8 @@ class ChannelWork:
     unissued: np.ndarray      # [channels] writes still queued (buffer + command queues) when the last is accepted
     ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
     visits: int               # row visits accounted (the model's work)
+    accepted: np.ndarray      # [channels] clock its last posted write is accepted, replayed from an idle device
+                              # (NaN: not replayed, or the work of several transfers)
 
     def __add__(self, other: ChannelWork) -> ChannelWork:
         mine, theirs = self.first_row >= 0, other.first_row >= 0
@@ -83,7 +84,7 @@ class ChannelWork:
                            np.where(mine, self.first_row, other.first_row),
                            np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
                            np.maximum(self.unissued, other.unissued), np.concatenate((self.ranks, other.ranks)),
-                           self.visits + other.visits)
+                           self.visits + other.visits, np.full(len(self.bursts), np.nan))
 
     def row_shifted(self, rows: int) -> ChannelWork:
         """The same work `rows` rows further on (an address a multiple of the row span higher)."""
@@ -92,7 +93,7 @@ class ChannelWork:
         touched = self.first_row >= 0
         return ChannelWork(self.bursts, self.col_cycles, self.bank_cycles, self.reopen_cycles,
                            np.where(touched, self.first_row + rows, -1), np.where(touched, self.last_row + rows, -1),
-                           self.acts_rank, self.unissued, self.ranks, self.visits)
+                           self.acts_rank, self.unissued, self.ranks, self.visits, self.accepted)
 
     def repeated(self, k: int, rows_per_copy: int) -> ChannelWork:
         """The work of k back-to-back copies, each `rows_per_copy` rows after the previous (a long stream repeats
@@ -101,7 +102,7 @@ class ChannelWork:
         return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
-                           self.unissued, np.tile(self.ranks, k), self.visits * k)
+                           self.unissued, np.tile(self.ranks, k), self.visits * k, np.full(len(self.bursts), np.nan))
 
 
 class DeviceState:
@@ -164,77 +165,20 @@ class DeviceState:
         self.last_write = is_write
 
 
-_TAIL_WINDOW_QUEUES = 3  # a channel's last 3 controller-fulls of writes decide its queue state at the end
-
-
-@functools.lru_cache(maxsize=4096)
-def queued_at_last_write(visits: bytes, nbanks: int, buffer_size: int, queue_size: int, open_slots: int,
-                         switch_slots: int) -> int:
-    """Writes still queued in one channel's controller when its write buffer accepts the last of a stream.
-
-    `visits`: int64 bytes of (flat bank, row) per write, in order. Time runs in column slots: the controller moves
-    a buffered write into its bank's command queue as soon as that queue has room (a move per clock, faster than
-    the column rate), and the DRAM serves the banks whose rows are open round-robin, one column command per slot.
-    A closed bank opens `open_slots` slots after its first write arrives (ACT, tRCD); a bank whose queue head wants
-    another row opens it `switch_slots` after its last write to the old one (write recovery, tRP, tRCD). The
-    activation rate limits (tRRD, tFAW) are left to the caller's bounds. Cost: one step per write of the window."""
-    pairs = np.frombuffer(visits, dtype=np.int64).reshape(-1, 2).tolist()
-    n = len(pairs)
-    queues: list[deque] = [deque() for _ in range(nbanks)]   # rows of the writes in each command queue
-    waiting: list[deque] = [deque() for _ in range(nbanks)]  # rows of each bank's writes in the write buffer
-    open_row = [-1] * nbanks
-    ready = [0] * nbanks                                     # slot from which the bank can take column commands
-    last_done = [-(1 << 30)] * nbanks
-    in_buffer = issued = admitted = slot = 0
-    last = nbanks - 1
-
-    def enqueue(b: int, row: int) -> None:
-        q = queues[b]
-        q.append(row)
-        if len(q) == 1 and open_row[b] != row:             # a new head: the bank must (re)open
-            ready[b] = max(slot + open_slots, last_done[b] + switch_slots) if open_row[b] >= 0 else slot + open_slots
-            open_row[b] = row
-
-    while True:
-        while in_buffer < buffer_size:                       # the front end fills the buffer
-            if admitted == n:
-                return n - issued
-            b, row = pairs[admitted]
-            admitted += 1
-            if len(queues[b]) < queue_size and not waiting[b]:
-                enqueue(b, row)
-            else:
-                waiting[b].append(row)
-                in_buffer += 1
-        if admitted == n:
-            return n - issued
-        for j in range(1, nbanks + 1):                       # one column command, round-robin over ready banks
-            b = (last + j) % nbanks
-            if queues[b] and ready[b] <= slot:
-                break
-        else:
-            slot += 1
-            continue
-        last = b
-        issued += 1
-        last_done[b] = slot
-        queues[b].popleft()
-        if queues[b] and queues[b][0] != open_row[b]:
-            ready[b] = slot + switch_slots
-            open_row[b] = queues[b][0]
-        if waiting[b]:                                       # its buffered write takes the freed queue slot
-            in_buffer -= 1
-            enqueue(b, waiting[b].popleft())
-        slot += 1
+WRITE_TAILS = ("replay", "estimate")  # how posted writes' end is found: see queued_at_last_write / the README
+_TAIL_WINDOW_QUEUES = 8  # replay each channel's last 8 controller-fulls of writes (the stream if it is no longer)
 
 
 class BulkDram:
     """Fast DMA-level timing, agreeing with the transaction-level model on sequential and strided transfers."""
 
-    def __init__(self, spec: str | DramSpec, issue_width: int | None = None):
+    def __init__(self, spec: str | DramSpec, issue_width: int | None = None, write_tail: str = "replay"):
+        if write_tail not in WRITE_TAILS:
+            raise ValueError(f"write_tail must be one of {', '.join(WRITE_TAILS)}, got {write_tail!r}")
         self.spec = get_dram(spec)
         self.amap = address_map(self.spec)
         self.issue_width = issue_width
+        self.write_tail = write_tail
 
     @property
     def row_span_bytes(self) -> int:
@@ -314,7 +258,8 @@ class BulkDram:
         t_col = np.bincount(chs, weights=np.maximum(t_s, t_l / groups), minlength=nch)
         # row visits: runs of the same (channel, bank, row) in each bank's order
         nb = s.ranks * s.banks
-        key_bank = chs * nb + ((rank * s.bankgroups + bg) * s.banks_per_group + bank)[order]
+        flat_bank = (rank * s.bankgroups + bg) * s.banks_per_group + bank
+        key_bank = chs * nb + flat_bank[order]
         rows = row[order]
         by_bank = np.argsort(key_bank, kind="stable")
         kb, kr = key_bank[by_bank], rows[by_bank]
@@ -342,35 +287,28 @@ class BulkDram:
         visit_ch = visit_bank // nb
         visit_rank = visit_ch * s.ranks + (visit_bank % nb) // s.banks
         acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks)
-        # posted writes: how many are still queued when the write buffer takes the last one
-        tail = n_ch.copy()
-        if is_write and nch > 1:
-            # several channels: the in-order front end interleaves their admissions (not modelled here); estimate:
+        # posted writes: how many each channel still holds when the write buffer takes the last one
+        tail = np.full(nch, s.trans_queue_size)  # a buffer-full at least (all of a smaller transfer)
+        accepted = np.full(nch, np.nan)
+        if is_write and n > s.trans_queue_size and self.write_tail == "replay":
+            posted = replay_posted_writes(ch, flat_bank, row, nch, nb, QueueTiming.of(s),
+                                          _TAIL_WINDOW_QUEUES * (s.trans_queue_size + s.cmd_queue_size * nb))
+            tail, accepted = np.where(n_ch > 0, posted.unissued, tail), posted.last_accept_cycles
+        elif is_write:
             # the write buffer plus a command queue per bank among the latest writes
             tq, cq = s.trans_queue_size, s.cmd_queue_size
             for c in np.flatnonzero(n_ch > tq):
                 banks_c = key_bank[starts[c]:ends[c]]
                 k = 1
-                for _ in range(4):  # fixed point: the banks among the queued bursts each hold a command queue
+                for _ in range(4):  # fixed point: the banks among the queued writes each hold a command queue
                     k_next = len(np.unique(banks_c[-(tq + cq * k):]))
                     if k_next == k:
                         break
                     k = k_next
                 tail[c] = tq + cq * k
-        elif is_write:
-            slot_cycles = max(burst, s.tCCD_S)
-            open_slots = math.ceil((1 + s.tRCD_wr) / slot_cycles)
-            switch_slots = math.ceil((s.CWL + burst + s.tWR + s.tRP + s.tRCD_wr) / slot_cycles)
-            window = _TAIL_WINDOW_QUEUES * (s.trans_queue_size + s.cmd_queue_size * nb)
-            for c in np.flatnonzero(n_ch > s.trans_queue_size):
-                lo = max(starts[c], ends[c] - window)
-                rows_c = rows[lo:ends[c]]
-                pairs = np.stack([key_bank[lo:ends[c]] - c * nb, rows_c - rows_c.min()], axis=1)
-                tail[c] = queued_at_last_write(pairs.tobytes(), nb, s.trans_queue_size, s.cmd_queue_size,
-                                               open_slots, switch_slots)
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
-                           len(visit_len))
+                           len(visit_len), accepted)
 
     # --- timing -------------------------------------------------------------------------------------------------
     def time(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,
@@ -398,13 +336,17 @@ class BulkDram:
         which = table.argmax(axis=0)
         body = table.max(axis=0)
         if is_write:
-            # posted: the last burst is accepted once all but those still fitting in the queues have issued; the
-            # write buffer takes one burst per clock into the command queues meanwhile
+            # posted: the last burst is accepted once all but the writes the controller still holds have issued,
+            # their column commands spread evenly from the first (an ACT, then tRCD) to the end of the body; on an
+            # idle device a replay that saw the whole stream knows the clock (a write is acknowledged the clock
+            # after it enters the buffer, which is the clock after the front end offers it)
             frac = np.maximum(n_ch - work.unissued, 0) / np.maximum(n_ch, 1)
-            t0 = 1.0 + s.tRCD_rd
+            t0 = 1.0 + s.tRCD_wr if self.write_tail == "replay" else 0.0  # the estimate's calibration: from 0
             cycles = np.maximum(t0 + (body - t0) * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
             cycles = np.where(frac > 0, cycles, np.maximum(n_ch - s.trans_queue_size, 0) + 2.0)
-            drain = np.where(n_ch > WRITE_HOLD_MAX, body + 2.0, cycles)
+            if after is None and self.issue_width is None:
+                cycles = np.where(np.isfinite(work.accepted), work.accepted + 2.0, cycles)
+            drain = np.where(n_ch > WRITE_HOLD_MAX, np.maximum(body + 2.0, cycles), cycles)
         else:
             cycles = drain = body + s.read_delay + 2.0
         cycles = np.where(n_ch > 0, cycles, 0.0)

@@ -1,0 +1,303 @@
+"""Posted writes: when a write buffer accepts the last write of a stream, and how many writes the controllers
+still hold then.
+
+A posted write DMA ends when the write buffer takes its last burst (DRAMSim3 acknowledges a write on entry): once
+the DRAM has issued all but what the controller can still hold (a full buffer plus the banks' command queues). Which
+queues are full then depends on the order in which the DRAM serves the banks, so this module replays the writes
+through the controllers, one step per write, with DRAMSim3's rules and the timing that decides that order:
+
+- the in-order front end offers the writes; one whose channel's write buffer is full blocks the rest;
+- the buffer drains in batches (once full, or holding more than 8 writes while the command queues are empty, the
+  next len(buffer) moves go ahead), one write per clock, the oldest whose bank's command queue has room;
+- the DRAM takes one column command per `slot` cycles, visiting the banks round-robin from the one after the last
+  command (column or ACT), skipping a bank whose row is not open yet or whose bank group is within tCCD_L of its
+  last column; an ACT takes the command bus for its clock (not on HBM, which issues a row and a column together);
+- a closed bank opens (ACT, then tRCD) once a write for it is queued and the rank's ACT spacing (tRRD_S/L, tFAW)
+  allows; a bank switching rows waits for write recovery and tRP after its last column.
+
+Left out: refresh (the caller adds it), reads, the command bus for PRE, tRAS. Replayed whole, a stream ends within a
+few clocks of the transaction-level model (tests/test_dram_posting.py); `BulkDram` replays at most the last
+`window` writes of each channel (the state at the end does not depend on more) and times longer streams from
+their row-level work.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwmodels.dram.spec import DramSpec
+
+
+@dataclass(frozen=True)
+class QueueTiming:
+    """The controller's sizes and the timing (memory cycles) that decide the order in which banks are served."""
+
+    buffer_size: int       # write buffer (transaction queue) entries
+    queue_size: int        # command queue entries per bank
+    banks_per_group: int
+    banks_per_rank: int
+    slot: int              # cycles between column commands on the bus: max(burst, tCCD_S)
+    group_gap: int         # cycles between column commands within a bank group: tCCD_L
+    rcd: int               # ACT to column command
+    recovery: int          # last write command to the bank's precharge done: CWL + burst + tWR + tRP
+    rrd_s: int
+    rrd_l: int
+    faw: int
+    dual_issue: bool       # HBM: a row command (ACT) and a column command may share a clock
+
+    @classmethod
+    def of(cls, s: DramSpec) -> QueueTiming:
+        slot = max(s.burst_cycles, s.tCCD_S)
+        return cls(s.trans_queue_size, s.cmd_queue_size, s.banks_per_group, s.banks, slot,
+                   max(slot, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S), s.tRCD_wr,
+                   s.CWL + s.burst_cycles + s.tWR + s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW,
+                   s.protocol.upper().startswith("HBM"))
+
+
+@dataclass
+class PostedWrites:
+    """Per channel: writes still held when the stream's last write is accepted, and the clock (from the stream's
+    start) at which the channel accepted its last write, NaN where the replay saw only the stream's tail."""
+
+    unissued: np.ndarray
+    last_accept_cycles: np.ndarray
+
+
+def replay_posted_writes(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nchannels: int, nbanks: int,
+                         timing: QueueTiming, window: int) -> PostedWrites:
+    """Replay the writes (channel, flat bank, row per write, in the order the front end offers them) through the
+    controllers; each channel's last `window` writes at most (the state they leave does not depend on much more).
+
+    When the stream reaches the channels in runs long enough to fill a good part of a write buffer, the in-order
+    front end stalls on one channel while the others run dry, so the channels are replayed together; otherwise the
+    front end comes back to every channel before its buffer matters and each channel is replayed alone (channels
+    with the same pattern of banks and rows once). Rows only matter relative to each other, so replays are cached
+    by their pattern."""
+    unissued = np.zeros(nchannels, dtype=np.int64)
+    accepted = np.full(nchannels, np.nan)
+    change = np.flatnonzero(np.diff(channels)) + 1
+    longest_run = int(np.diff(np.concatenate(([0], change, [len(channels)]))).max())
+    if longest_run * 2 >= timing.buffer_size and nchannels > 1:
+        touched = int((np.bincount(channels, minlength=nchannels) > 0).sum())
+        lo = max(len(channels) - window * touched, 0)
+        r = rows[lo:]
+        triples = np.stack([channels[lo:], banks[lo:], r - r.min()], axis=1).astype(np.int64)
+        held, cycles = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
+        unissued[:] = held
+        if lo == 0:
+            accepted[:] = cycles
+        return PostedWrites(unissued, accepted)
+    order = np.argsort(channels, kind="stable")
+    counts = np.bincount(channels, minlength=nchannels)
+    ends = np.cumsum(counts)
+    for c in np.flatnonzero(counts):
+        idx = order[max(ends[c] - counts[c], ends[c] - window):ends[c]]
+        pairs = np.stack([banks[idx], rows[idx] - rows[idx].min()], axis=1).astype(np.int64)
+        unissued[c], cycle = _replay_alone(pairs.tobytes(), nbanks, timing)
+        if counts[c] <= window:
+            accepted[c] = cycle
+    return PostedWrites(unissued, accepted)
+
+
+class _Channel:
+    """One controller: write buffer, per-bank command queues, and the bank state that decides which bank it serves
+    next. `tick(c)` does what DRAMSim3's controller does in a clock for these writes: issue at most one column
+    command, then move at most one buffered write into its bank's queue (only while draining). It may be called at
+    any clock; `next_event` says which clocks can be skipped (a test checks both give the same result)."""
+
+    def __init__(self, nbanks: int, t: QueueTiming):
+        self.t = t
+        self.nbanks = nbanks
+        self.queues: list[deque] = [deque() for _ in range(nbanks)]   # rows of the writes in each command queue
+        self.waiting: list[deque] = [deque() for _ in range(nbanks)]  # (arrival no., row, first clock it may
+        self.in_buffer = 0                                            # move) of each bank's buffered writes
+        self.movable: list[tuple[int, int]] = []  # heap of (arrival no., bank): banks whose oldest buffered write
+        self.draining = 0                         # may move (checked when popped)
+        self.n_cmds = 0
+        self.open_row = [-1] * nbanks
+        self.ready = [0] * nbanks           # cycle from which the bank can take a column command (row open)
+        self.last_col = [-(1 << 30)] * nbanks
+        self.group_free = [0] * max(nbanks // t.banks_per_group, 1)
+        self.acts: list[deque] = [deque(maxlen=4) for _ in range(max(nbanks // t.banks_per_rank, 1))]
+        self.admitted = self.issued = 0
+        self.last = nbanks - 1              # bank of the last command issued (round-robin starts after it)
+        self.last_at = -1
+        self.act_due: list[tuple[int, int]] = []  # heap of (cycle, bank) of the ACTs scheduled
+        self.next_slot = 0                  # earliest cycle of its next column command (the data bus)
+        self.issue_at = 1 << 62             # no column command can issue before this (a lower bound)
+
+    def _activate(self, b: int, row: int, earliest: int) -> None:
+        """Open `row` in bank b no earlier than `earliest`, as the rank's ACT spacing allows."""
+        t = self.t
+        window, g = self.acts[b // t.banks_per_rank], b // t.banks_per_group
+        at = earliest
+        if window:
+            pg, pc = window[-1]
+            at = max(at, pc + (t.rrd_l if pg == g else t.rrd_s))
+            if len(window) == 4:
+                at = max(at, window[0][1] + t.faw)
+        window.append((g, at))
+        self.open_row[b], self.ready[b] = row, at + t.rcd
+        heapq.heappush(self.act_due, (at, b))
+
+    def admit(self, b: int, row: int, cycle: int) -> None:
+        """The front end hands over a write after the tick of `cycle` (the caller checked the buffer has room)."""
+        w = self.waiting[b]
+        w.append((self.admitted, row, cycle + 1))
+        if len(w) == 1 and len(self.queues[b]) < self.t.queue_size:
+            heapq.heappush(self.movable, (self.admitted, b))
+        self.admitted += 1
+        self.in_buffer += 1
+
+    def _issue(self, c: int) -> None:
+        t, n = self.t, self.nbanks
+        acts = self.act_due
+        while acts and acts[0][0] <= c:     # ACTs go through the same round-robin, and take the command bus
+            at, b = heapq.heappop(acts)
+            if at >= self.last_at:
+                self.last, self.last_at = b, at
+            if at == c and not t.dual_issue:
+                self.issue_at = c + 1
+                return
+        soonest = 1 << 62
+        for j in range(1, n + 1):           # round-robin from the bank after the last served
+            b = (self.last + j) % n
+            if self.queues[b]:
+                at = self.ready[b]
+                gf = self.group_free[b // t.banks_per_group]
+                if gf > at:
+                    at = gf
+                if at <= c:
+                    break
+                if at < soonest:
+                    soonest = at
+        else:
+            self.issue_at = soonest
+            return
+        self.last, self.last_at = b, c
+        self.issued += 1
+        self.n_cmds -= 1
+        self.last_col[b] = c
+        self.group_free[b // t.banks_per_group] = c + t.group_gap
+        self.next_slot = c + t.slot
+        q = self.queues[b]
+        q.popleft()
+        if q and q[0] != self.open_row[b]:
+            self._activate(b, q[0], c + t.recovery)
+        if self.waiting[b] and len(q) == t.queue_size - 1:  # the queue just got room for a buffered write
+            heapq.heappush(self.movable, (self.waiting[b][0][0], b))
+
+    def _move(self, c: int) -> None:
+        """DRAMSim3 moves the first buffered write (in arrival order) whose bank's queue has room."""
+        heap, cap = self.movable, self.t.queue_size
+        while heap:
+            no, b = heap[0]
+            w = self.waiting[b]
+            if not w or w[0][0] != no or len(self.queues[b]) >= cap:
+                heapq.heappop(heap)         # stale: moved already, or the queue filled up
+                continue
+            if w[0][2] > c:
+                return                      # taken by the front end this clock: it may move from the next
+            heapq.heappop(heap)
+            _, row, _ = w.popleft()
+            self.in_buffer -= 1
+            self.draining -= 1
+            q = self.queues[b]
+            q.append(row)
+            self.n_cmds += 1
+            if len(q) == 1 and self.open_row[b] != row:  # a new head for another row: (re)open the bank
+                old = self.open_row[b] >= 0
+                self._activate(b, row, max(c + 1, self.last_col[b] + self.t.recovery) if old else c + 1)
+            at = max(self.ready[b], self.group_free[b // self.t.banks_per_group])
+            if at < self.issue_at:
+                self.issue_at = at
+            if w and len(q) < cap:
+                heapq.heappush(heap, (w[0][0], b))
+            return
+
+    def tick(self, c: int) -> None:
+        if self.n_cmds and c >= self.next_slot and c >= self.issue_at:
+            self._issue(c)
+        if self.in_buffer:
+            # DRAMSim3 drains the write buffer in batches: when it is full, or holds more than 8 writes and the
+            # command queues are empty, the next len(buffer) moves go ahead, then it waits for that again
+            if not self.draining and (self.in_buffer >= self.t.buffer_size or (self.in_buffer > 8 and not self.n_cmds)):
+                self.draining = self.in_buffer
+            if self.draining and self.movable:
+                self._move(c)
+
+    def next_event(self, c: int) -> int:
+        """The next cycle after c at which `tick` can do something (-1: nothing until a write arrives)."""
+        nxt = -1
+        if self.movable and (self.draining or self.in_buffer >= self.t.buffer_size
+                             or (self.in_buffer > 8 and not self.n_cmds)):
+            nxt = c + 1
+        if self.n_cmds:
+            at = max(self.issue_at, self.next_slot, c + 1)
+            nxt = at if nxt < 0 else min(nxt, at)
+        return nxt
+
+
+@functools.lru_cache(maxsize=4096)
+def _replay_alone(pairs_bytes: bytes, nbanks: int, t: QueueTiming) -> tuple[int, int]:
+    """One channel fed by a front end that offers its next write whenever its buffer has room."""
+    writes = np.frombuffer(pairs_bytes, dtype=np.int64).reshape(-1, 2).tolist()
+    ch = _Channel(nbanks, t)
+    head, n, c = 0, len(writes), 0
+    while True:
+        while head < n and ch.in_buffer < t.buffer_size:
+            ch.admit(*writes[head], c)
+            head += 1
+        if head == n:
+            return ch.admitted - ch.issued, c
+        c = ch.next_event(c)
+        ch.tick(c)
+
+
+@functools.lru_cache(maxsize=256)
+def _replay_together(triples_bytes: bytes, nchannels: int, nbanks: int,
+                     t: QueueTiming) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """All channels behind one in-order front end: a write whose channel's buffer is full blocks the rest."""
+    writes = np.frombuffer(triples_bytes, dtype=np.int64).reshape(-1, 3).tolist()
+    chans = [_Channel(nbanks, t) for _ in range(nchannels)]
+    last_accept = [0] * nchannels
+    due: list[tuple[int, int]] = []         # (cycle, channel) heap; stale entries are skipped
+    when = [-1] * nchannels
+    head, n, c = 0, len(writes), 0
+    while True:
+        # the front end, after the controllers' tick of cycle c, offers writes until one finds its buffer full
+        while head < n:
+            ch_id, b, row = writes[head]
+            ch = chans[ch_id]
+            if ch.in_buffer >= t.buffer_size:
+                break
+            ch.admit(b, row, c)
+            last_accept[ch_id] = c
+            if when[ch_id] < 0 or when[ch_id] > c + 1:
+                when[ch_id] = c + 1
+                heapq.heappush(due, (c + 1, ch_id))
+            head += 1
+        if head == n:
+            return tuple(ch.admitted - ch.issued for ch in chans), tuple(last_accept)
+        # the next clock at which some controller can act; every controller due then ticks
+        while True:
+            c, ch_id = heapq.heappop(due)
+            if when[ch_id] == c:
+                break
+        ticked = [ch_id]
+        while due and due[0][0] == c:
+            _, other = heapq.heappop(due)
+            if when[other] == c and other not in ticked:  # a channel may have been pushed twice for c
+                ticked.append(other)
+        for ch_id in ticked:
+            ch = chans[ch_id]
+            ch.tick(c)
+            nxt = ch.next_event(c)
+            when[ch_id] = nxt
+            if nxt >= 0:
+                heapq.heappush(due, (nxt, ch_id))
