@@ -182,12 +182,20 @@ class ChannelController:
         orow = self.open_row[b]
         if orow < 0:  # closed: every entry needs ACT; the first one is the candidate
             t = self._act_time(b)
-            if t <= clk:
-                return 0
-            self.bound[b] = t
-            return -1
+        elif orow not in self.qrows[b]:  # no row hit: the only candidate is precharging for the oldest entry
+            t = max(self.tb_pre[b], self.tr_pre[self.bank_rank[b]])
+        else:
+            return self._scan_hits(b, orow, clk, q)
+        if t <= clk:
+            return 0
+        self.bound[b] = t
+        return -1
+
+    def _scan_hits(self, b: int, orow: int, clk: int, q: list[tuple[int, bool, int]]) -> int:
+        """`_scan` of a bank with an open row that some queued entry hits: FR-FCFS over its entries."""
         t_rd = t_wr = -1
         best = INF
+        pre_ok = self.hits[b] >= self.hit_limit  # below the hit cap, waiting row hits hold off the precharge
         for i, (row, is_write, addr) in enumerate(q):
             if row == orow:
                 if is_write:
@@ -198,12 +206,11 @@ class ChannelController:
                     if i and any(not e[1] and e[2] == addr for e in q[:i]):
                         continue  # read-after-write dependency on the same address
                     t = t_wr
+                elif t_rd < 0:
+                    t = t_rd = max(self.tb_rd[b], self.tg_rd[self.bank_group[b]], self.tr_rd[self.bank_rank[b]])
                 else:
-                    if t_rd < 0:
-                        t_rd = max(self.tb_rd[b], self.tg_rd[self.bank_group[b]], self.tr_rd[self.bank_rank[b]])
-                    t = t_rd
-            elif i or (self.hits[b] < self.hit_limit and orow in self.qrows[b]):
-                # precharge only for the oldest entry, and not while younger row hits wait under the hit cap
+                    continue  # a later read hit: same time as the first one, already considered
+            elif i or not pre_ok:  # precharge only for the oldest entry
                 continue
             else:
                 t = max(self.tb_pre[b], self.tr_pre[self.bank_rank[b]])
