@@ -294,8 +294,14 @@ class ChannelController:
             if typ == RD:
                 self.n_read_cmds += 1
                 done = clk + self.T.read_delay
-                for token, added in self.pending_rd.pop(addr):
-                    self._done(token, added, done, False)
+                waiting = self.pending_rd.pop(addr)
+                self.n_reads_done += len(waiting)
+                if done > self.last_busy_cycle:
+                    self.last_busy_cycle = done
+                on_done = self.on_done
+                for token, added in waiting:  # what `_done` does, per read merged into this burst
+                    self.read_latency_sum += done - added
+                    on_done(token, added, done, False)
             else:
                 self.n_write_cmds += 1
                 self.pending_wr.discard(addr)
@@ -305,7 +311,6 @@ class ChannelController:
             self.open_row[b] = row
             self.hits[b] = 0
             self._record_act(r, clk)
-            self._raise_act_bounds(r, clk)
         elif typ == PRE:
             self.n_pre += 1
             self.open_row[b] = -1
@@ -315,6 +320,8 @@ class ChannelController:
             self.refresh_q.popleft()
             self.in_ref, self.ref_rank = False, -1
         self._update_timing(typ, b, r, clk)
+        if typ == ACT:
+            self._raise_act_bounds(r, clk)
         self.bound[b] = 0
         return typ
 
