@@ -54,12 +54,10 @@ def test_strided_reads_within_5_percent(dram: str, stride_bursts: int) -> None:
 @pytest.mark.parametrize("stride_bursts", [None, 2, 4])
 @pytest.mark.parametrize("is_write", [False, True], ids=["read", "write"])
 def test_bulk_matrix(dram: str, nbytes: int, stride_bursts: int | None, is_write: bool) -> None:
-    """The wider sweep: 5 % except two long strided streams the row-level body misses (the replay catches them
-    where it sees the whole stream): HBM3 reads with a 2-burst stride (1 MB: -6.9 %; the round-robin leaves a bank's
-    last writes of one row queued behind the next row's, so that bank's row switch is exposed) and LPDDR5 writes
-    with a 4-burst stride longer than the replay window (about -7 %)."""
+    """The wider sweep: 5 % except LPDDR5 writes with a 4-burst stride just longer than the replay window (256 KB:
+    -6.6 %): the row-level body misses how the round-robin over banks paces them (the whole replay is -2.6 %)."""
     bulk, ref = _compare(dram, nbytes, is_write, stride_bursts)
-    exposed = (dram, stride_bursts, is_write) in (("hbm3", 2, False), ("lpddr5", 4, True))
+    exposed = (dram, stride_bursts, is_write) == ("lpddr5", 4, True)
     tol = 0.08 if exposed else 0.05
     assert bulk == pytest.approx(ref, rel=tol)
 
@@ -92,14 +90,6 @@ def test_mechanisms() -> None:
 
 
 @pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
-@pytest.mark.parametrize("nbytes", [8 << 10, 32 << 10], ids=["8KB", "32KB"])
-def test_small_reads_within_5_percent(dram: str, nbytes: int) -> None:
-    """Latency-bound reads: on the many-channel HBM3s a few bursts per channel, bound by the activation schedule."""
-    bulk, ref = _compare(dram, nbytes, False, None)
-    assert bulk == pytest.approx(ref, rel=0.05)
-
-
-@pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
 @pytest.mark.parametrize("nbytes", [64 << 10, 1 << 20], ids=["64KB", "1MB"])
 def test_sequential_writes_within_5_percent(dram: str, nbytes: int) -> None:
     """Posted writes end when the write buffer takes the last burst."""
@@ -107,25 +97,24 @@ def test_sequential_writes_within_5_percent(dram: str, nbytes: int) -> None:
     assert bulk == pytest.approx(ref, rel=0.05)
 
 
-def test_write_tail_estimate_is_the_cheap_option() -> None:
-    """`write_tail="estimate"` (the engine's choice) skips the replay: the same work otherwise, a rougher end."""
-    exact, rough = BulkDram("hbm2"), BulkDram("hbm2", write_tail="estimate")
+def test_without_replay_the_cheap_bounds() -> None:
+    """`replay=False` (the engine's choice) skips the queue replay: the same work, rougher ends of small transfers."""
+    exact, rough = BulkDram("hbm2"), BulkDram("hbm2", replay=False)
     ref = transaction_ns("hbm2", 32 << 10, True, None)
     assert exact.transfer_ns(0, 32 << 10, True) == pytest.approx(ref, rel=0.05)
     assert abs(rough.transfer_ns(0, 32 << 10, True) / ref - 1) > 0.05  # the estimate misses this one
-    assert rough.transfer(0, 1 << 20, True).drain_ns == exact.transfer(0, 1 << 20, True).drain_ns
-    with pytest.raises(ValueError, match="write_tail"):
-        BulkDram("hbm2", write_tail="exact")
+    assert rough.transfer(0, 4 << 20, False).ns == exact.transfer(0, 4 << 20, False).ns  # too long to replay
 
 
 @pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
-@pytest.mark.parametrize("nbytes", [8 << 10, 32 << 10, 64 << 10], ids=["8KB", "32KB", "64KB"])
+@pytest.mark.parametrize("nbytes", [2 << 10, 8 << 10, 32 << 10, 64 << 10], ids=["2KB", "8KB", "32KB", "64KB"])
 @pytest.mark.parametrize("stride_bursts", [None, 2, 4])
-def test_writes_within_5_percent(dram: str, nbytes: int, stride_bursts: int | None) -> None:
-    """Posted writes, small and strided, on every preset: their end is when the write buffer takes the last one,
-    which the replay of the controllers' queues gives (before it, 32 KB strided LPDDR4 writes were +48 %, 32 KB
-    contiguous HBM2 writes -41 %)."""
-    bulk, ref = _compare(dram, nbytes, True, stride_bursts)
+@pytest.mark.parametrize("is_write", [False, True], ids=["read", "write"])
+def test_small_transfers_within_5_percent(dram: str, nbytes: int, stride_bursts: int | None, is_write: bool) -> None:
+    """Transfers short enough to replay through the controllers' queues: their end depends on the order in which
+    the banks are served (before the replay, 32 KB strided LPDDR4 writes were +48 %, 32 KB HBM2 writes -41 %,
+    2-32 KB HBM3 reads strided by 4 bursts +5 to +10 %)."""
+    bulk, ref = _compare(dram, nbytes, is_write, stride_bursts)
     assert bulk == pytest.approx(ref, rel=0.05)
 
 

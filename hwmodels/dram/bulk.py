@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwmodels.dram.posting import QueueTiming, replay_posted_writes
+from hwmodels.dram.queues import QueueTiming, replay_queues
 from hwmodels.dram.spec import DramSpec, address_map, get_dram
 
 WRITE_HOLD_MAX = 8  # DRAMSim3 starts draining a non-full write buffer only when it holds more than this many writes
-BOUNDS = ("columns", "bank row cycles", "activations", "command bus")
+BOUNDS = ("columns", "bank row cycles", "activations", "command bus", "queues (replayed)")
 
 
 @dataclass
@@ -72,8 +72,8 @@ class ChannelWork:
     unissued: np.ndarray      # [channels] writes still queued (buffer + command queues) when the last is accepted
     ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
     visits: int               # row visits accounted (the model's work)
-    accepted: np.ndarray      # [channels] clock its last posted write is accepted, replayed from an idle device
-                              # (NaN: not replayed, or the work of several transfers)
+    replayed: np.ndarray      # [channels] clock the channel's part ends (last data / last write accepted) as
+                              # replayed from an idle device (NaN: not replayed, or the work of several transfers)
 
     def __add__(self, other: ChannelWork) -> ChannelWork:
         mine, theirs = self.first_row >= 0, other.first_row >= 0
@@ -93,7 +93,7 @@ class ChannelWork:
         touched = self.first_row >= 0
         return ChannelWork(self.bursts, self.col_cycles, self.bank_cycles, self.reopen_cycles,
                            np.where(touched, self.first_row + rows, -1), np.where(touched, self.last_row + rows, -1),
-                           self.acts_rank, self.unissued, self.ranks, self.visits, self.accepted)
+                           self.acts_rank, self.unissued, self.ranks, self.visits, self.replayed)
 
     def repeated(self, k: int, rows_per_copy: int) -> ChannelWork:
         """The work of k back-to-back copies, each `rows_per_copy` rows after the previous (a long stream repeats
@@ -165,20 +165,17 @@ class DeviceState:
         self.last_write = is_write
 
 
-WRITE_TAILS = ("replay", "estimate")  # how posted writes' end is found: see queued_at_last_write / the README
-_TAIL_WINDOW_QUEUES = 8  # replay each channel's last 8 controller-fulls of writes (the stream if it is no longer)
+REPLAY_QUEUE_FULLS = 8  # replay up to 8 controller-fulls (queue + command queues) of bursts per channel
 
 
 class BulkDram:
     """Fast DMA-level timing, agreeing with the transaction-level model on sequential and strided transfers."""
 
-    def __init__(self, spec: str | DramSpec, issue_width: int | None = None, write_tail: str = "replay"):
-        if write_tail not in WRITE_TAILS:
-            raise ValueError(f"write_tail must be one of {', '.join(WRITE_TAILS)}, got {write_tail!r}")
+    def __init__(self, spec: str | DramSpec, issue_width: int | None = None, replay: bool = True):
         self.spec = get_dram(spec)
         self.amap = address_map(self.spec)
         self.issue_width = issue_width
-        self.write_tail = write_tail
+        self.replay = replay  # replay small transfers and long writes' tails through the controllers' queues
 
     @property
     def row_span_bytes(self) -> int:
@@ -289,12 +286,15 @@ class BulkDram:
         acts_rank = np.bincount(visit_rank, minlength=nch * s.ranks).reshape(nch, s.ranks)
         # posted writes: how many each channel still holds when the write buffer takes the last one
         tail = np.full(nch, s.trans_queue_size)  # a buffer-full at least (all of a smaller transfer)
-        accepted = np.full(nch, np.nan)
-        if is_write and n > s.trans_queue_size and self.write_tail == "replay":
-            posted = replay_posted_writes(ch, flat_bank, row, nch, nb, QueueTiming.of(s),
-                                          _TAIL_WINDOW_QUEUES * (s.trans_queue_size + s.cmd_queue_size * nb))
-            tail, accepted = np.where(n_ch > 0, posted.unissued, tail), posted.last_accept_cycles
-        elif is_write:
+        replayed = np.full(nch, np.nan)
+        if self.replay:
+            r = replay_queues(ch, flat_bank, row, nch, nb, QueueTiming.of(s, is_write),
+                              REPLAY_QUEUE_FULLS * (s.trans_queue_size + s.cmd_queue_size * nb))
+            if is_write:  # acknowledged the clock after entering the buffer, which is the clock after the offer
+                tail, replayed = np.where(n_ch > 0, r.held, tail), r.last_accept_cycles + 2.0
+            else:
+                replayed = r.last_issue_cycles + s.read_delay
+        if is_write and not self.replay:
             # the write buffer plus a command queue per bank among the latest writes
             tq, cq = s.trans_queue_size, s.cmd_queue_size
             for c in np.flatnonzero(n_ch > tq):
@@ -308,7 +308,7 @@ class BulkDram:
                 tail[c] = tq + cq * k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
-                           len(visit_len), accepted)
+                           len(visit_len), replayed)
 
     # --- timing -------------------------------------------------------------------------------------------------
     def time(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,
@@ -341,14 +341,20 @@ class BulkDram:
             # idle device a replay that saw the whole stream knows the clock (a write is acknowledged the clock
             # after it enters the buffer, which is the clock after the front end offers it)
             frac = np.maximum(n_ch - work.unissued, 0) / np.maximum(n_ch, 1)
-            t0 = 1.0 + s.tRCD_wr if self.write_tail == "replay" else 0.0  # the estimate's calibration: from 0
+            t0 = 1.0 + s.tRCD_wr if self.replay else 0.0  # (the estimate was calibrated spreading them from 0)
             cycles = np.maximum(t0 + (body - t0) * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
             cycles = np.where(frac > 0, cycles, np.maximum(n_ch - s.trans_queue_size, 0) + 2.0)
-            if after is None and self.issue_width is None:
-                cycles = np.where(np.isfinite(work.accepted), work.accepted + 2.0, cycles)
             drain = np.where(n_ch > WRITE_HOLD_MAX, np.maximum(body + 2.0, cycles), cycles)
         else:
             cycles = drain = body + s.read_delay + 2.0
+        if after is None and self.issue_width is None:
+            # replayed whole from an idle device: the replay's clock (the row-level bounds only average the order
+            # in which the banks are served)
+            known = np.isfinite(work.replayed)
+            cycles = np.where(known, work.replayed, cycles)
+            drain = np.where(known, np.maximum(drain, cycles), drain)
+            drain = np.where(known & (n_ch <= WRITE_HOLD_MAX), cycles, drain)  # held writes: posted = drained
+            which = np.where(known, len(BOUNDS) - 1, which)
         cycles = np.where(n_ch > 0, cycles, 0.0)
         drain = np.where(n_ch > 0, drain, 0.0)
         slowest_ch = int(np.argmax(cycles))

@@ -131,10 +131,10 @@ class BulkCost:
         from hwmodels.dram.bulk import BulkDram
 
         self.spec = spec
-        # posted writes: the static estimate of what the controller still holds, not the replay; replaying every
-        # distinct write batch's tail doubled tile-fidelity wall time on HBM machines for no change at the
-        # workload level (tile vs transaction on tiny-lm/tiny-mt, three machines: within 1.2 % either way)
-        self.bulk = BulkDram(spec, write_tail="estimate")
+        # no queue replay (hwmodels.dram.queues): replaying every distinct transfer doubled tile-fidelity wall time
+        # on HBM machines for no change at the workload level (tile vs transaction on tiny-lm/tiny-mt, three
+        # machines: within 1.2 % either way); batches, and transfers after others, use the row-level bounds anyway
+        self.bulk = BulkDram(spec, replay=False)
         # the phase that decides how a transfer spreads over channels and banks
         self.period_bytes = self.bulk.row_span_bytes
         self.chunk_bytes = -(-chunk_min_bytes // self.period_bytes) * self.period_bytes

@@ -1,24 +1,25 @@
-"""Posted writes: when a write buffer accepts the last write of a stream, and how many writes the controllers
-still hold then.
+"""The controllers' queues replayed for one transfer, one step per burst: when it ends, and for writes how many
+bursts the controllers still hold when the last is accepted.
 
-A posted write DMA ends when the write buffer takes its last burst (DRAMSim3 acknowledges a write on entry): once
-the DRAM has issued all but what the controller can still hold (a full buffer plus the banks' command queues). Which
-queues are full then depends on the order in which the DRAM serves the banks, so this module replays the writes
-through the controllers, one step per write, with DRAMSim3's rules and the timing that decides that order:
+A read DMA ends with its last data and a posted write DMA when the write buffer takes its last burst (DRAMSim3
+acknowledges a write on entry). Both depend on the order in which the DRAM serves the banks, which the row-level
+bulk model only averages, so this module replays the bursts with DRAMSim3's rules and the timing that decides that
+order:
 
-- the in-order front end offers the writes; one whose channel's write buffer is full blocks the rest;
-- the buffer drains in batches (once full, or holding more than 8 writes while the command queues are empty, the
-  next len(buffer) moves go ahead), one write per clock, the oldest whose bank's command queue has room;
+- the in-order front end offers the bursts; one whose channel's queue (read queue or write buffer) is full blocks
+  the rest;
+- one transaction per clock moves into its bank's command queue, the oldest whose queue has room; the write buffer
+  drains in batches (once full, or holding more than 8 writes while the command queues are empty, the next
+  len(buffer) moves go ahead);
 - the DRAM takes one column command per `slot` cycles, visiting the banks round-robin from the one after the last
   command (column or ACT), skipping a bank whose row is not open yet or whose bank group is within tCCD_L of its
   last column; an ACT takes the command bus for its clock (not on HBM, which issues a row and a column together);
-- a closed bank opens (ACT, then tRCD) once a write for it is queued and the rank's ACT spacing (tRRD_S/L, tFAW)
-  allows; a bank switching rows waits for write recovery and tRP after its last column.
+- a closed bank opens (ACT, then tRCD) once a burst for it is queued and the rank's ACT spacing (tRRD_S/L, tFAW)
+  allows; a bank switching rows waits for read-to-precharge or write recovery, and tRP, after its last column.
 
-Left out: refresh (the caller adds it), reads, the command bus for PRE, tRAS. Replayed whole, a stream ends within a
-few clocks of the transaction-level model (tests/test_dram_posting.py); `BulkDram` replays at most the last
-`window` writes of each channel (the state at the end does not depend on more) and times longer streams from
-their row-level work.
+Left out: refresh (the caller adds it), mixed reads and writes, the command bus for PRE, tRAS. Replayed whole, a
+transfer ends within a few clocks of the transaction-level model (tests/test_dram_queues.py). `BulkDram` replays a
+transfer of up to `window` bursts per channel whole; of a longer write only that tail, for the count still held.
 """
 
 from __future__ import annotations
@@ -37,87 +38,93 @@ from hwmodels.dram.spec import DramSpec
 class QueueTiming:
     """The controller's sizes and the timing (memory cycles) that decide the order in which banks are served."""
 
-    buffer_size: int       # write buffer (transaction queue) entries
+    is_write: bool
+    buffer_size: int       # read queue / write buffer entries
     queue_size: int        # command queue entries per bank
     banks_per_group: int
     banks_per_rank: int
     slot: int              # cycles between column commands on the bus: max(burst, tCCD_S)
     group_gap: int         # cycles between column commands within a bank group: tCCD_L
     rcd: int               # ACT to column command
-    recovery: int          # last write command to the bank's precharge done: CWL + burst + tWR + tRP
-    rrd_s: int
+    recovery: int          # last column command to the bank's precharge done (read-to-precharge or write
+    rrd_s: int             # recovery, then tRP)
     rrd_l: int
     faw: int
     dual_issue: bool       # HBM: a row command (ACT) and a column command may share a clock
 
     @classmethod
-    def of(cls, s: DramSpec) -> QueueTiming:
+    def of(cls, s: DramSpec, is_write: bool) -> QueueTiming:
         slot = max(s.burst_cycles, s.tCCD_S)
-        return cls(s.trans_queue_size, s.cmd_queue_size, s.banks_per_group, s.banks, slot,
-                   max(slot, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S), s.tRCD_wr,
-                   s.CWL + s.burst_cycles + s.tWR + s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW,
-                   s.protocol.upper().startswith("HBM"))
+        recovery = (s.CWL + s.burst_cycles + s.tWR) if is_write else (s.AL + s.tRTP)
+        return cls(is_write, s.trans_queue_size, s.cmd_queue_size, s.banks_per_group, s.banks, slot,
+                   max(slot, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S), s.tRCD_wr if is_write else s.tRCD_rd,
+                   recovery + s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW, s.protocol.upper().startswith("HBM"))
 
 
 @dataclass
-class PostedWrites:
-    """Per channel: writes still held when the stream's last write is accepted, and the clock (from the stream's
-    start) at which the channel accepted its last write, NaN where the replay saw only the stream's tail."""
+class QueueReplay:
+    """Per channel (NaN where the replay saw only the transfer's tail, or for reads, did not run): the clock (from
+    the transfer's start) its last burst was accepted and its last column command issued, and the bursts still
+    held when the transfer's last was accepted."""
 
-    unissued: np.ndarray
+    held: np.ndarray
     last_accept_cycles: np.ndarray
+    last_issue_cycles: np.ndarray
 
 
-def replay_posted_writes(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nchannels: int, nbanks: int,
-                         timing: QueueTiming, window: int) -> PostedWrites:
-    """Replay the writes (channel, flat bank, row per write, in the order the front end offers them) through the
-    controllers; each channel's last `window` writes at most (the state they leave does not depend on much more).
+def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nchannels: int, nbanks: int,
+                  timing: QueueTiming, window: int) -> QueueReplay:
+    """Replay the bursts (channel, flat bank, row per burst, in the order the front end offers them) through the
+    controllers: whole if no channel has more than `window`; else, for writes, each channel's last `window` (the
+    state at the end does not depend on much more), and for reads nothing (NaN).
 
-    When the stream reaches the channels in runs long enough to fill a good part of a write buffer, the in-order
-    front end stalls on one channel while the others run dry, so the channels are replayed together; otherwise the
-    front end comes back to every channel before its buffer matters and each channel is replayed alone (channels
-    with the same pattern of banks and rows once). Rows only matter relative to each other, so replays are cached
-    by their pattern."""
-    unissued = np.zeros(nchannels, dtype=np.int64)
-    accepted = np.full(nchannels, np.nan)
+    When the transfer reaches the channels in runs long enough to fill a good part of a queue, the in-order front
+    end stalls on one channel while the others run dry, so the channels are replayed together; otherwise the front
+    end comes back to every channel before its queue matters and each channel is replayed alone (channels with the
+    same pattern of banks and rows once). Rows only matter relative to each other; replays are cached by pattern."""
+    out = QueueReplay(np.zeros(nchannels, dtype=np.int64), np.full(nchannels, np.nan), np.full(nchannels, np.nan))
+    counts = np.bincount(channels, minlength=nchannels)
+    whole = counts.max() <= window
+    if not whole and not timing.is_write:
+        return out
     change = np.flatnonzero(np.diff(channels)) + 1
     longest_run = int(np.diff(np.concatenate(([0], change, [len(channels)]))).max())
     if longest_run * 2 >= timing.buffer_size and nchannels > 1:
-        touched = int((np.bincount(channels, minlength=nchannels) > 0).sum())
-        lo = max(len(channels) - window * touched, 0)
+        lo = max(len(channels) - window * int((counts > 0).sum()), 0)
         r = rows[lo:]
         triples = np.stack([channels[lo:], banks[lo:], r - r.min()], axis=1).astype(np.int64)
-        held, cycles = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
-        unissued[:] = held
+        held, accepted, issued = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
+        out.held[:] = held
         if lo == 0:
-            accepted[:] = cycles
-        return PostedWrites(unissued, accepted)
+            out.last_accept_cycles[:], out.last_issue_cycles[:] = accepted, issued
+        return out
     order = np.argsort(channels, kind="stable")
-    counts = np.bincount(channels, minlength=nchannels)
     ends = np.cumsum(counts)
     for c in np.flatnonzero(counts):
         idx = order[max(ends[c] - counts[c], ends[c] - window):ends[c]]
         pairs = np.stack([banks[idx], rows[idx] - rows[idx].min()], axis=1).astype(np.int64)
-        unissued[c], cycle = _replay_alone(pairs.tobytes(), nbanks, timing)
+        out.held[c], accepted, issued = _replay_alone(pairs.tobytes(), nbanks, timing)
         if counts[c] <= window:
-            accepted[c] = cycle
-    return PostedWrites(unissued, accepted)
+            out.last_accept_cycles[c], out.last_issue_cycles[c] = accepted, issued
+    return out
 
 
 class _Channel:
-    """One controller: write buffer, per-bank command queues, and the bank state that decides which bank it serves
-    next. `tick(c)` does what DRAMSim3's controller does in a clock for these writes: issue at most one column
-    command, then move at most one buffered write into its bank's queue (only while draining). It may be called at
-    any clock; `next_event` says which clocks can be skipped (a test checks both give the same result)."""
+    """One controller: read queue or write buffer, per-bank command queues, and the bank state that decides which
+    bank it serves next. `tick(c)` does what DRAMSim3's controller does in a clock for these bursts: issue at most
+    one column command, then move at most one transaction into its bank's queue (writes only while the buffer
+    drains). It may be called at any clock; `next_event` says which clocks can be skipped (a test checks both give
+    the same result)."""
 
     def __init__(self, nbanks: int, t: QueueTiming):
         self.t = t
         self.nbanks = nbanks
         self.queues: list[deque] = [deque() for _ in range(nbanks)]   # rows of the writes in each command queue
         self.waiting: list[deque] = [deque() for _ in range(nbanks)]  # (arrival no., row, first clock it may
-        self.in_buffer = 0                                            # move) of each bank's buffered writes
-        self.movable: list[tuple[int, int]] = []  # heap of (arrival no., bank): banks whose oldest buffered write
+        self.in_buffer = 0                                            # move) of each bank's queued transactions
+        self.movable: list[tuple[int, int]] = []  # heap of (arrival no., bank): banks whose oldest transaction
         self.draining = 0                         # may move (checked when popped)
+        self.last_issue = -1
         self.n_cmds = 0
         self.open_row = [-1] * nbanks
         self.ready = [0] * nbanks           # cycle from which the bank can take a column command (row open)
@@ -182,7 +189,7 @@ class _Channel:
         self.last, self.last_at = b, c
         self.issued += 1
         self.n_cmds -= 1
-        self.last_col[b] = c
+        self.last_col[b] = self.last_issue = c
         self.group_free[b // t.banks_per_group] = c + t.group_gap
         self.next_slot = c + t.slot
         q = self.queues[b]
@@ -223,7 +230,10 @@ class _Channel:
     def tick(self, c: int) -> None:
         if self.n_cmds and c >= self.next_slot and c >= self.issue_at:
             self._issue(c)
-        if self.in_buffer:
+        if not self.t.is_write:
+            if self.movable:
+                self._move(c)
+        elif self.in_buffer:
             # DRAMSim3 drains the write buffer in batches: when it is full, or holds more than 8 writes and the
             # command queues are empty, the next len(buffer) moves go ahead, then it waits for that again
             if not self.draining and (self.in_buffer >= self.t.buffer_size or (self.in_buffer > 8 and not self.n_cmds)):
@@ -234,7 +244,7 @@ class _Channel:
     def next_event(self, c: int) -> int:
         """The next cycle after c at which `tick` can do something (-1: nothing until a write arrives)."""
         nxt = -1
-        if self.movable and (self.draining or self.in_buffer >= self.t.buffer_size
+        if self.movable and (not self.t.is_write or self.draining or self.in_buffer >= self.t.buffer_size
                              or (self.in_buffer > 8 and not self.n_cmds)):
             nxt = c + 1
         if self.n_cmds:
@@ -244,35 +254,42 @@ class _Channel:
 
 
 @functools.lru_cache(maxsize=4096)
-def _replay_alone(pairs_bytes: bytes, nbanks: int, t: QueueTiming) -> tuple[int, int]:
-    """One channel fed by a front end that offers its next write whenever its buffer has room."""
-    writes = np.frombuffer(pairs_bytes, dtype=np.int64).reshape(-1, 2).tolist()
+def _replay_alone(pairs_bytes: bytes, nbanks: int, t: QueueTiming) -> tuple[int, int, int]:
+    """One channel fed by a front end that offers its next burst whenever its queue has room: (bursts held when
+    the last is accepted, that clock, the clock of the last column command; for writes, up to the last acceptance)."""
+    bursts = np.frombuffer(pairs_bytes, dtype=np.int64).reshape(-1, 2).tolist()
     ch = _Channel(nbanks, t)
-    head, n, c = 0, len(writes), 0
+    head, n, c = 0, len(bursts), 0
+    accepted = held = -1
     while True:
         while head < n and ch.in_buffer < t.buffer_size:
-            ch.admit(*writes[head], c)
+            ch.admit(*bursts[head], c)
             head += 1
-        if head == n:
-            return ch.admitted - ch.issued, c
+        if head == n and accepted < 0:
+            accepted, held = c, ch.admitted - ch.issued
+            if t.is_write:
+                return held, accepted, ch.last_issue
         c = ch.next_event(c)
+        if c < 0:
+            return held, accepted, ch.last_issue
         ch.tick(c)
 
 
 @functools.lru_cache(maxsize=256)
 def _replay_together(triples_bytes: bytes, nchannels: int, nbanks: int,
-                     t: QueueTiming) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """All channels behind one in-order front end: a write whose channel's buffer is full blocks the rest."""
-    writes = np.frombuffer(triples_bytes, dtype=np.int64).reshape(-1, 3).tolist()
+                     t: QueueTiming) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """All channels behind one in-order front end: a burst whose channel's queue is full blocks the rest."""
+    bursts = np.frombuffer(triples_bytes, dtype=np.int64).reshape(-1, 3).tolist()
     chans = [_Channel(nbanks, t) for _ in range(nchannels)]
     last_accept = [0] * nchannels
+    held: tuple[int, ...] = ()
     due: list[tuple[int, int]] = []         # (cycle, channel) heap; stale entries are skipped
     when = [-1] * nchannels
-    head, n, c = 0, len(writes), 0
+    head, n, c = 0, len(bursts), 0
     while True:
-        # the front end, after the controllers' tick of cycle c, offers writes until one finds its buffer full
+        # the front end, after the controllers' tick of cycle c, offers bursts until one finds its queue full
         while head < n:
-            ch_id, b, row = writes[head]
+            ch_id, b, row = bursts[head]
             ch = chans[ch_id]
             if ch.in_buffer >= t.buffer_size:
                 break
@@ -282,14 +299,18 @@ def _replay_together(triples_bytes: bytes, nchannels: int, nbanks: int,
                 when[ch_id] = c + 1
                 heapq.heappush(due, (c + 1, ch_id))
             head += 1
-        if head == n:
-            return tuple(ch.admitted - ch.issued for ch in chans), tuple(last_accept)
+        if head == n and not held:
+            held = tuple(ch.admitted - ch.issued for ch in chans)
         # the next clock at which some controller can act; every controller due then ticks
-        while True:
+        first = -1
+        while due and not (held and t.is_write):
             c, ch_id = heapq.heappop(due)
             if when[ch_id] == c:
+                first = ch_id
                 break
-        ticked = [ch_id]
+        if first < 0:                       # writes: the last is accepted; reads: every burst has issued
+            return held, tuple(last_accept), tuple(ch.last_issue for ch in chans)
+        ticked = [first]
         while due and due[0][0] == c:
             _, other = heapq.heappop(due)
             if when[other] == c and other not in ticked:  # a channel may have been pushed twice for c
