@@ -49,7 +49,7 @@ class BulkResult:
     ns: float                                   # completion time from the start: read data back / writes accepted
     bytes_per_channel: list[int]                # burst bytes moved per channel
     row_activations: int
-    events: int                                 # row visits + refreshes the model accounted for (its work)
+    events: int                                 # row visits, bursts replayed and refreshes (the model's work)
     bound: str = ""                             # which mechanism set the slowest channel's time
     per_channel_ns: list[float] = field(default_factory=list)
     drain_ns: float = 0.0                       # when every burst has gone to the DRAM (reads: = ns)
@@ -71,7 +71,7 @@ class ChannelWork:
     acts_rank: np.ndarray     # [channels, ranks] activations
     unissued: np.ndarray      # [channels] writes still queued (buffer + command queues) when the last is accepted
     ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
-    visits: int               # row visits accounted (the model's work)
+    visits: int               # row visits accounted, plus bursts replayed (the model's work)
     replayed: np.ndarray      # [channels] clock the channel's part ends (last data / last write accepted) as
                               # replayed from an idle device (NaN: not replayed, or the work of several transfers)
 
@@ -287,9 +287,11 @@ class BulkDram:
         # posted writes: how many each channel still holds when the write buffer takes the last one
         tail = np.full(nch, s.trans_queue_size)  # a buffer-full at least (all of a smaller transfer)
         replayed = np.full(nch, np.nan)
+        replay_steps = 0
         if self.replay:
             r = replay_queues(ch, flat_bank, row, nch, nb, QueueTiming.of(s, is_write),
                               REPLAY_QUEUE_FULLS * (s.trans_queue_size + s.cmd_queue_size * nb))
+            replay_steps = r.steps
             if is_write:  # acknowledged the clock after entering the buffer, which is the clock after the offer
                 tail, replayed = np.where(n_ch > 0, r.held, tail), r.last_accept_cycles + 2.0
             else:
@@ -308,7 +310,7 @@ class BulkDram:
                 tail[c] = tq + cq * k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
-                           len(visit_len), replayed)
+                           len(visit_len) + replay_steps, replayed)
 
     # --- timing -------------------------------------------------------------------------------------------------
     def time(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,

@@ -70,6 +70,7 @@ class QueueReplay:
     held: np.ndarray
     last_accept_cycles: np.ndarray
     last_issue_cycles: np.ndarray
+    steps: int = 0          # bursts replayed (the replay's work)
 
 
 def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nchannels: int, nbanks: int,
@@ -94,7 +95,7 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
         r = rows[lo:]
         triples = np.stack([channels[lo:], banks[lo:], r - r.min()], axis=1).astype(np.int64)
         held, accepted, issued = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
-        out.held[:] = held
+        out.held[:], out.steps = held, len(triples)
         if lo == 0:
             out.last_accept_cycles[:], out.last_issue_cycles[:] = accepted, issued
         return out
@@ -104,6 +105,7 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
         idx = order[max(ends[c] - counts[c], ends[c] - window):ends[c]]
         pairs = np.stack([banks[idx], rows[idx] - rows[idx].min()], axis=1).astype(np.int64)
         out.held[c], accepted, issued = _replay_alone(pairs.tobytes(), nbanks, timing)
+        out.steps += len(pairs)
         if counts[c] <= window:
             out.last_accept_cycles[c], out.last_issue_cycles[c] = accepted, issued
     return out
