@@ -180,10 +180,16 @@ class ChannelController:
             self.bound[b] = INF
             return -1
         orow = self.open_row[b]
+        rows = self.qrows[b]
         if orow < 0:  # closed: every entry needs ACT; the first one is the candidate
             t = self._act_time(b)
-        elif orow not in self.qrows[b]:  # no row hit: the only candidate is precharging for the oldest entry
+        elif orow not in rows:  # no row hit: the only candidate is precharging for the oldest entry
             t = max(self.tb_pre[b], self.tr_pre[self.bank_rank[b]])
+        elif rows[0] == orow and rows.count(orow) == 1:  # only the oldest entry hits: the only candidate
+            if q[0][1]:
+                t = max(self.tb_wr[b], self.tg_wr[self.bank_group[b]], self.tr_wr[self.bank_rank[b]])
+            else:
+                t = max(self.tb_rd[b], self.tg_rd[self.bank_group[b]], self.tr_rd[self.bank_rank[b]])
         else:
             return self._scan_hits(b, orow, clk, q)
         if t <= clk:
