@@ -62,6 +62,7 @@ class ChannelController:
         # round-robin visiting order after bank k was served: k+1, ..., nb-1, 0, ..., k
         self.rr_order = [tuple(range((k + 1) % nb, nb)) + tuple(range((k + 1) % nb)) for k in range(nb)]
         self.bound = [INF] * nb
+        self.q_writes = [0] * nb  # writes among queues[b]
         self.room = [True] * nb  # room[b]: len(queues[b]) < cmd_cap (kept in step where queue lengths change)
         self.cmd_cap = spec.cmd_queue_size
         self.trans_cap = spec.trans_queue_size
@@ -185,13 +186,31 @@ class ChannelController:
             t = self._act_time(b)
         elif orow not in rows:  # no row hit: the only candidate is precharging for the oldest entry
             t = max(self.tb_pre[b], self.tr_pre[self.bank_rank[b]])
-        elif rows[0] == orow and rows.count(orow) == 1:  # only the oldest entry hits: the only candidate
-            if q[0][1]:
+        else:
+            n_wr = self.q_writes[b]
+            if n_wr and n_wr < len(q) and (rows[0] != orow or rows.count(orow) > 1):
+                return self._scan_hits(b, orow, clk, q)  # reads and writes mixed, several candidates
+            # Every hit is of one kind (so all hits share one time and no read-after-write block exists), or the
+            # oldest entry is the only hit: the first hit is the only column candidate.
+            if q[0][1] if rows[0] == orow else n_wr:
                 t = max(self.tb_wr[b], self.tg_wr[self.bank_group[b]], self.tr_wr[self.bank_rank[b]])
             else:
                 t = max(self.tb_rd[b], self.tg_rd[self.bank_group[b]], self.tr_rd[self.bank_rank[b]])
-        else:
-            return self._scan_hits(b, orow, clk, q)
+            if rows[0] != orow:  # the oldest entry misses: it may precharge first, but only over the hit cap
+                j = rows.index(orow)
+                if self.hits[b] >= self.hit_limit:
+                    t_pre = max(self.tb_pre[b], self.tr_pre[self.bank_rank[b]])
+                    if t_pre <= clk:
+                        return 0
+                    if t_pre < t:
+                        if t <= clk:
+                            return j
+                        self.bound[b] = t_pre
+                        return -1
+                if t <= clk:
+                    return j
+                self.bound[b] = t
+                return -1
         if t <= clk:
             return 0
         self.bound[b] = t
@@ -293,6 +312,8 @@ class ChannelController:
                 self.room[b] = True
             del q[i]
             del self.qrows[b][i]
+            if is_write:
+                self.q_writes[b] -= 1
             self.n_cmds -= 1
             if self.hits[b]:
                 self.n_row_hits += 1
@@ -401,6 +422,8 @@ class ChannelController:
         q = self.queues[b]
         q.append((row, is_write, addr))
         self.qrows[b].append(row)
+        if is_write:
+            self.q_writes[b] += 1
         if len(q) == self.cmd_cap:  # now full: the bank's other waiting transactions are no longer eligible
             self.rq_eligible -= self.rq_count[b]
             self.wb_eligible -= self.wb_count[b]
