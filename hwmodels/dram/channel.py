@@ -405,7 +405,7 @@ class ChannelController:
         queue = wb if draining else self.read_queue
         # the oldest transaction whose bank queue has room, found at C speed: under load it is often the newest
         try:
-            j = list(map(self.room.__getitem__, map(_BANK, queue))).index(True)
+            j = 0 if self.room[queue[0][1]] else list(map(self.room.__getitem__, map(_BANK, queue))).index(True)
         except ValueError:
             raise RuntimeError("DRAM controller: eligible-transaction count out of step with the queues") from None
         addr, b, row, is_write = queue[j]
