@@ -249,8 +249,6 @@ class ChannelController:
     def _next_command(self, clk: int) -> tuple[int, int] | None:
         """DRAMSim3 GetCommandToIssue: round-robin over bank queues, skipping the rank being refreshed."""
         bound = self.bound
-        if min(bound) > clk:
-            return None
         scan = self._scan
         # only banks whose bound has come can issue; the others are passed over at the cost of one comparison
         if self.in_ref:
