@@ -49,10 +49,11 @@ def test_skipping_idle_clocks_changes_nothing(dram: str, is_write: bool) -> None
         held, issued = _every_clock(bursts, nch, nb, t)
         if nch == 1:
             pairs = np.array([(b, r) for _, b, r in bursts], dtype=np.int64)
-            got_held, _, last = Q._replay_alone.__wrapped__(pairs.tobytes(), nb, t)
+            got_held, _, _, last = Q._replay_alone.__wrapped__(pairs.tobytes(), nb, t)
             got = (got_held,), (last,)
         else:
-            got_held, _, last = Q._replay_together.__wrapped__(np.array(bursts, dtype=np.int64).tobytes(), nch, nb, t)
+            got_held, _, _, last = Q._replay_together.__wrapped__(np.array(bursts, dtype=np.int64).tobytes(), nch,
+                                                                  nb, t)
             got = got_held, last
         assert got[0] == held, (dram, trial)
         if not is_write:

@@ -74,6 +74,8 @@ class ChannelWork:
     visits: int               # row visits accounted, plus bursts replayed (the model's work)
     replayed: np.ndarray      # [channels] clock the channel's part ends (last data / last write accepted) as
                               # replayed from an idle device (NaN: not replayed, or the work of several transfers)
+    tail: np.ndarray          # [channels] writes too long to replay whole: (bursts replayed at the end, clocks from
+                              # their first column command to the last acceptance); NaN otherwise
 
     def __add__(self, other: ChannelWork) -> ChannelWork:
         mine, theirs = self.first_row >= 0, other.first_row >= 0
@@ -84,7 +86,8 @@ class ChannelWork:
                            np.where(mine, self.first_row, other.first_row),
                            np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
                            np.maximum(self.unissued, other.unissued), np.concatenate((self.ranks, other.ranks)),
-                           self.visits + other.visits, np.full(len(self.bursts), np.nan))
+                           self.visits + other.visits, np.full(len(self.bursts), np.nan),
+                           np.full((len(self.bursts), 2), np.nan))
 
     def row_shifted(self, rows: int) -> ChannelWork:
         """The same work `rows` rows further on (an address a multiple of the row span higher)."""
@@ -93,7 +96,8 @@ class ChannelWork:
         touched = self.first_row >= 0
         return ChannelWork(self.bursts, self.col_cycles, self.bank_cycles, self.reopen_cycles,
                            np.where(touched, self.first_row + rows, -1), np.where(touched, self.last_row + rows, -1),
-                           self.acts_rank, self.unissued, self.ranks, self.visits, self.replayed)
+                           self.acts_rank, self.unissued, self.ranks, self.visits, self.replayed,
+                           self.tail)
 
     def repeated(self, k: int, rows_per_copy: int) -> ChannelWork:
         """The work of k back-to-back copies, each `rows_per_copy` rows after the previous (a long stream repeats
@@ -102,7 +106,8 @@ class ChannelWork:
         return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
-                           self.unissued, np.tile(self.ranks, k), self.visits * k, np.full(len(self.bursts), np.nan))
+                           self.unissued, np.tile(self.ranks, k), self.visits * k, np.full(len(self.bursts), np.nan),
+                           np.full((len(self.bursts), 2), np.nan))
 
 
 class DeviceState:
@@ -287,13 +292,17 @@ class BulkDram:
         # posted writes: how many each channel still holds when the write buffer takes the last one
         tail = np.full(nch, s.trans_queue_size)  # a buffer-full at least (all of a smaller transfer)
         replayed = np.full(nch, np.nan)
+        tail_replay = np.full((nch, 2), np.nan)
         replay_steps = 0
         if self.replay:
-            r = replay_queues(ch, flat_bank, row, nch, nb, QueueTiming.of(s, is_write),
-                              REPLAY_QUEUE_FULLS * (s.trans_queue_size + s.cmd_queue_size * nb))
+            window = REPLAY_QUEUE_FULLS * (s.trans_queue_size + s.cmd_queue_size * nb)
+            r = replay_queues(ch, flat_bank, row, nch, nb, QueueTiming.of(s, is_write), window)
             replay_steps = r.steps
             if is_write:  # acknowledged the clock after entering the buffer, which is the clock after the offer
                 tail, replayed = np.where(n_ch > 0, r.held, tail), r.last_accept_cycles + 2.0
+                longer = n_ch > window
+                tail_replay[longer, 0] = window
+                tail_replay[longer, 1] = r.tail_cycles[longer]
             else:
                 replayed = r.last_issue_cycles + s.read_delay
         if is_write and not self.replay:
@@ -310,7 +319,7 @@ class BulkDram:
                 tail[c] = tq + cq * k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
-                           len(visit_len) + replay_steps, replayed)
+                           len(visit_len) + replay_steps, replayed, tail_replay)
 
     # --- timing -------------------------------------------------------------------------------------------------
     def time(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,
@@ -346,6 +355,12 @@ class BulkDram:
             t0 = 1.0 + s.tRCD_wr if self.replay else 0.0  # (the estimate was calibrated spreading them from 0)
             cycles = np.maximum(t0 + (body - t0) * frac, np.maximum(n_ch - s.trans_queue_size, 0)) + 2.0
             cycles = np.where(frac > 0, cycles, np.maximum(n_ch - s.trans_queue_size, 0) + 2.0)
+            # a write too long to replay whole: the bursts before the replayed tail issue at the body's mean rate,
+            # the tail at the replay's pace
+            w, tail_cycles = work.tail[:, 0], work.tail[:, 1]
+            known = np.isfinite(tail_cycles)
+            before = t0 + (body - t0) * np.where(known, n_ch - w, 0) / np.maximum(n_ch, 1)
+            cycles = np.where(known, before + tail_cycles + 2.0, cycles)
             drain = np.where(n_ch > WRITE_HOLD_MAX, np.maximum(body + 2.0, cycles), cycles)
         else:
             cycles = drain = body + s.read_delay + 2.0

@@ -70,7 +70,8 @@ class QueueReplay:
     held: np.ndarray
     last_accept_cycles: np.ndarray
     last_issue_cycles: np.ndarray
-    steps: int = 0          # bursts replayed (the replay's work)
+    tail_cycles: np.ndarray   # writes: from the replayed part's first column command to its last acceptance
+    steps: int = 0            # bursts replayed (the replay's work)
 
 
 def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nchannels: int, nbanks: int,
@@ -83,7 +84,8 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
     end stalls on one channel while the others run dry, so the channels are replayed together; otherwise the front
     end comes back to every channel before its queue matters and each channel is replayed alone (channels with the
     same pattern of banks and rows once). Rows only matter relative to each other; replays are cached by pattern."""
-    out = QueueReplay(np.zeros(nchannels, dtype=np.int64), np.full(nchannels, np.nan), np.full(nchannels, np.nan))
+    out = QueueReplay(np.zeros(nchannels, dtype=np.int64), np.full(nchannels, np.nan), np.full(nchannels, np.nan),
+                      np.full(nchannels, np.nan))
     counts = np.bincount(channels, minlength=nchannels)
     whole = counts.max() <= window
     if not whole and not timing.is_write:
@@ -94,8 +96,9 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
         lo = max(len(channels) - window * int((counts > 0).sum()), 0)
         r = rows[lo:]
         triples = np.stack([channels[lo:], banks[lo:], r - r.min()], axis=1).astype(np.int64)
-        held, accepted, issued = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
+        held, accepted, first, issued = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
         out.held[:], out.steps = held, len(triples)
+        out.tail_cycles[:] = np.where(np.array(first) >= 0, np.array(accepted) - np.array(first), np.nan)
         if lo == 0:
             out.last_accept_cycles[:], out.last_issue_cycles[:] = accepted, issued
         return out
@@ -104,8 +107,9 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
     for c in np.flatnonzero(counts):
         idx = order[max(ends[c] - counts[c], ends[c] - window):ends[c]]
         pairs = np.stack([banks[idx], rows[idx] - rows[idx].min()], axis=1).astype(np.int64)
-        out.held[c], accepted, issued = _replay_alone(pairs.tobytes(), nbanks, timing)
+        out.held[c], accepted, first, issued = _replay_alone(pairs.tobytes(), nbanks, timing)
         out.steps += len(pairs)
+        out.tail_cycles[c] = accepted - first if first >= 0 else np.nan
         if counts[c] <= window:
             out.last_accept_cycles[c], out.last_issue_cycles[c] = accepted, issued
     return out
@@ -126,7 +130,7 @@ class _Channel:
         self.in_buffer = 0                                            # move) of each bank's queued transactions
         self.movable: list[tuple[int, int]] = []  # heap of (arrival no., bank): banks whose oldest transaction
         self.draining = 0                         # may move (checked when popped)
-        self.last_issue = -1
+        self.first_issue = self.last_issue = -1
         self.n_cmds = 0
         self.open_row = [-1] * nbanks
         self.ready = [0] * nbanks           # cycle from which the bank can take a column command (row open)
@@ -192,6 +196,8 @@ class _Channel:
         self.issued += 1
         self.n_cmds -= 1
         self.last_col[b] = self.last_issue = c
+        if self.first_issue < 0:
+            self.first_issue = c
         self.group_free[b // t.banks_per_group] = c + t.group_gap
         self.next_slot = c + t.slot
         q = self.queues[b]
@@ -256,9 +262,10 @@ class _Channel:
 
 
 @functools.lru_cache(maxsize=4096)
-def _replay_alone(pairs_bytes: bytes, nbanks: int, t: QueueTiming) -> tuple[int, int, int]:
+def _replay_alone(pairs_bytes: bytes, nbanks: int, t: QueueTiming) -> tuple[int, int, int, int]:
     """One channel fed by a front end that offers its next burst whenever its queue has room: (bursts held when
-    the last is accepted, that clock, the clock of the last column command; for writes, up to the last acceptance)."""
+    the last is accepted, that clock, the clocks of the first and the last column command; for writes, up to the
+    last acceptance)."""
     bursts = np.frombuffer(pairs_bytes, dtype=np.int64).reshape(-1, 2).tolist()
     ch = _Channel(nbanks, t)
     head, n, c = 0, len(bursts), 0
@@ -270,16 +277,16 @@ def _replay_alone(pairs_bytes: bytes, nbanks: int, t: QueueTiming) -> tuple[int,
         if head == n and accepted < 0:
             accepted, held = c, ch.admitted - ch.issued
             if t.is_write:
-                return held, accepted, ch.last_issue
+                return held, accepted, ch.first_issue, ch.last_issue
         c = ch.next_event(c)
         if c < 0:
-            return held, accepted, ch.last_issue
+            return held, accepted, ch.first_issue, ch.last_issue
         ch.tick(c)
 
 
 @functools.lru_cache(maxsize=256)
 def _replay_together(triples_bytes: bytes, nchannels: int, nbanks: int,
-                     t: QueueTiming) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+                     t: QueueTiming) -> tuple[tuple[int, ...], ...]:
     """All channels behind one in-order front end: a burst whose channel's queue is full blocks the rest."""
     bursts = np.frombuffer(triples_bytes, dtype=np.int64).reshape(-1, 3).tolist()
     chans = [_Channel(nbanks, t) for _ in range(nchannels)]
@@ -311,7 +318,8 @@ def _replay_together(triples_bytes: bytes, nchannels: int, nbanks: int,
                 first = ch_id
                 break
         if first < 0:                       # writes: the last is accepted; reads: every burst has issued
-            return held, tuple(last_accept), tuple(ch.last_issue for ch in chans)
+            return (held, tuple(last_accept), tuple(ch.first_issue for ch in chans),
+                    tuple(ch.last_issue for ch in chans))
         ticked = [first]
         while due and due[0][0] == c:
             _, other = heapq.heappop(due)
