@@ -208,7 +208,8 @@ class ChannelController(BankCommands):
 
     # --- transaction scheduling ---------------------------------------------------------------------------------------
     def _schedule(self) -> int:
-        """DRAMSim3 ScheduleTransaction: move one transaction into its bank's command queue; returns that bank or -1."""
+        """DRAMSim3 ScheduleTransaction: move one transaction into its bank's command queue. Returns the bank if its
+        bound was reset (the move may let it issue earlier), else -1."""
         wb = self.write_buffer
         if self.write_draining == 0 and (len(wb) >= self.trans_cap or (len(wb) > 8 and self.n_cmds == 0)):
             self.write_draining = len(wb)
@@ -243,10 +244,12 @@ class ChannelController(BankCommands):
             self.wb_eligible -= self.wb_count[b]
             self.room[b] = False
         self.n_cmds += 1
-        self.bound[b] = 0
         del queue[j]
         if not self._can_schedule():  # settled: saves a visit next cycle that would find nothing to move
             self.sched_stale = False
+        if len(q) > 1 and row != self.open_row[b]:
+            return -1  # a younger row miss is never a candidate (only the oldest entry activates or precharges)
+        self.bound[b] = 0
         return b
 
     # --- one memory clock --------------------------------------------------------------------------------------
