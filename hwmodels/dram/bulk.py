@@ -205,14 +205,16 @@ class BulkDram:
         """Time to move contiguous (addr, nbytes) segments offered together, in order (one DMA batch)."""
         if not segments:
             raise ValueError("a DRAM transfer batch needs at least one (addr, nbytes) segment")
-        work = self.work(*segments[0], is_write)
-        for addr, nbytes in segments[1:]:
-            work = work + self.work(addr, nbytes, is_write)
-        return self.time(work, is_write, start_ns)
+        bursts = np.concatenate([self._bursts(addr, nbytes, None) for addr, nbytes in segments])
+        return self.time(self._channel_work(*self._decode(bursts), is_write), is_write, start_ns)
 
     # --- work ---------------------------------------------------------------------------------------------------
     def work(self, addr: int, nbytes: int, is_write: bool, stride_bytes: int | None = None) -> ChannelWork:
         """The per-channel work of one transfer (see `transfer`)."""
+        return self._channel_work(*self._decode(self._bursts(addr, nbytes, stride_bytes)), is_write)
+
+    def _bursts(self, addr: int, nbytes: int, stride_bytes: int | None) -> np.ndarray:
+        """Burst addresses of a transfer, in the order they are offered."""
         rb = self.spec.request_bytes
         if addr < 0 or nbytes <= 0:
             raise ValueError(f"DRAM transfer needs addr >= 0 and nbytes > 0, got addr={addr}, nbytes={nbytes}")
@@ -227,7 +229,7 @@ class BulkDram:
             start = addr - addr % rb
             bursts = start + np.arange(n, dtype=np.int64) * stride_bytes
             bursts -= bursts % rb
-        return self._channel_work(*self._decode(bursts), is_write)
+        return bursts
 
     def _decode(self, bursts: np.ndarray) -> tuple[np.ndarray, ...]:
         x = bursts >> self.amap.shift_bits

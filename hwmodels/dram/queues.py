@@ -33,6 +33,8 @@ import numpy as np
 
 from hwmodels.dram.spec import DramSpec
 
+TOGETHER_BUDGET = 16384  # bursts: a replay of all channels together costs a few us per burst
+
 
 @dataclass(frozen=True)
 class QueueTiming:
@@ -50,6 +52,8 @@ class QueueTiming:
     rrd_s: int             # recovery, then tRP)
     rrd_l: int
     faw: int
+    row_cycle: int         # ACT to the next ACT of the bank: tRAS + tRP (= tRC)
+    hit_limit: int         # FR-FCFS: row hits served before an older miss, per activation
     dual_issue: bool       # HBM: a row command (ACT) and a column command may share a clock
 
     @classmethod
@@ -58,7 +62,8 @@ class QueueTiming:
         recovery = (s.CWL + s.burst_cycles + s.tWR) if is_write else (s.AL + s.tRTP)
         return cls(is_write, s.trans_queue_size, s.cmd_queue_size, s.banks_per_group, s.banks, slot,
                    max(slot, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S), s.tRCD_wr if is_write else s.tRCD_rd,
-                   recovery + s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW, s.protocol.upper().startswith("HBM"))
+                   recovery + s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW, s.tRAS + s.tRP, s.row_hit_limit,
+                   s.protocol.upper().startswith("HBM"))
 
 
 @dataclass
@@ -80,10 +85,12 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
     controllers: whole if no channel has more than `window`; else, for writes, each channel's last `window` (the
     state at the end does not depend on much more), and for reads nothing (NaN).
 
-    When the transfer reaches the channels in runs long enough to fill a good part of a queue, the in-order front
-    end stalls on one channel while the others run dry, so the channels are replayed together; otherwise the front
-    end comes back to every channel before its queue matters and each channel is replayed alone (channels with the
-    same pattern of banks and rows once). Rows only matter relative to each other; replays are cached by pattern."""
+    The channels are replayed together, behind the in-order front end (a channel that stalls holds up the others'
+    bursts). Beyond TOGETHER_BUDGET bursts, unless the transfer reaches the channels in runs long enough to fill a
+    good part of a queue (then the front end stalls on one channel while the others run dry), each channel is
+    replayed alone, as if the front end came back to it whenever its queue had room, and channels with the same
+    pattern of banks and rows once: exact for streams that treat the channels alike (tested), cheaper by the
+    number of channels. Rows only matter relative to each other; replays are cached by pattern."""
     out = QueueReplay(np.zeros(nchannels, dtype=np.int64), np.full(nchannels, np.nan), np.full(nchannels, np.nan),
                       np.full(nchannels, np.nan))
     counts = np.bincount(channels, minlength=nchannels)
@@ -92,7 +99,8 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
         return out
     change = np.flatnonzero(np.diff(channels)) + 1
     longest_run = int(np.diff(np.concatenate(([0], change, [len(channels)]))).max())
-    if longest_run * 2 >= timing.buffer_size and nchannels > 1:
+    replayed = int(np.minimum(counts, window).sum())
+    if nchannels > 1 and (replayed <= TOGETHER_BUDGET or longest_run * 2 >= timing.buffer_size):
         lo = max(len(channels) - window * int((counts > 0).sum()), 0)
         r = rows[lo:]
         triples = np.stack([channels[lo:], banks[lo:], r - r.min()], axis=1).astype(np.int64)
@@ -132,8 +140,10 @@ class _Channel:
         self.draining = 0                         # may move (checked when popped)
         self.first_issue = self.last_issue = -1
         self.n_cmds = 0
-        self.open_row = [-1] * nbanks
+        self.open_row = [-1] * nbanks       # the row open, or being opened, in each bank
         self.ready = [0] * nbanks           # cycle from which the bank can take a column command (row open)
+        self.acted = [-(1 << 30)] * nbanks  # cycle of each bank's last ACT
+        self.hits = [0] * nbanks            # column commands since that ACT
         self.last_col = [-(1 << 30)] * nbanks
         self.group_free = [0] * max(nbanks // t.banks_per_group, 1)
         self.acts: list[deque] = [deque(maxlen=4) for _ in range(max(nbanks // t.banks_per_rank, 1))]
@@ -154,9 +164,18 @@ class _Channel:
             at = max(at, pc + (t.rrd_l if pg == g else t.rrd_s))
             if len(window) == 4:
                 at = max(at, window[0][1] + t.faw)
+        at = max(at, self.acted[b] + t.row_cycle)
         window.append((g, at))
-        self.open_row[b], self.ready[b] = row, at + t.rcd
+        self.open_row[b], self.ready[b], self.acted[b], self.hits[b] = row, at + t.rcd, at, 0
         heapq.heappush(self.act_due, (at, b))
+
+    def _plan(self, b: int, c: int) -> None:
+        """After bank b's queue changed at clock c: if nothing queued hits its open row (or the hit cap is
+        reached and the oldest misses), open the oldest's row: precharge after the last column's recovery."""
+        q, orow = self.queues[b], self.open_row[b]
+        if not q or q[0] == orow or (orow in q and self.hits[b] < self.t.hit_limit):
+            return
+        self._activate(b, q[0], max(c + 1, self.last_col[b] + self.t.recovery) if orow >= 0 else c + 1)
 
     def admit(self, b: int, row: int, cycle: int) -> None:
         """The front end hands over a write after the tick of `cycle` (the caller checked the buffer has room)."""
@@ -201,9 +220,9 @@ class _Channel:
         self.group_free[b // t.banks_per_group] = c + t.group_gap
         self.next_slot = c + t.slot
         q = self.queues[b]
-        q.popleft()
-        if q and q[0] != self.open_row[b]:
-            self._activate(b, q[0], c + t.recovery)
+        q.remove(self.open_row[b])          # FR-FCFS: the oldest entry that hits the open row
+        self.hits[b] += 1
+        self._plan(b, c)
         if self.waiting[b] and len(q) == t.queue_size - 1:  # the queue just got room for a buffered write
             heapq.heappush(self.movable, (self.waiting[b][0][0], b))
 
@@ -225,9 +244,8 @@ class _Channel:
             q = self.queues[b]
             q.append(row)
             self.n_cmds += 1
-            if len(q) == 1 and self.open_row[b] != row:  # a new head for another row: (re)open the bank
-                old = self.open_row[b] >= 0
-                self._activate(b, row, max(c + 1, self.last_col[b] + self.t.recovery) if old else c + 1)
+            if len(q) == 1:
+                self._plan(b, c)
             at = max(self.ready[b], self.group_free[b // self.t.banks_per_group])
             if at < self.issue_at:
                 self.issue_at = at
