@@ -46,13 +46,15 @@ class QueueTiming:
     banks_per_group: int
     banks_per_rank: int
     slot: int              # cycles between column commands on the bus: max(burst, tCCD_S)
+    rank_slot: int         # ... to another rank than the last: burst (+ tRTRS for reads: DRAMSim3's *_o)
     group_gap: int         # cycles between column commands within a bank group: tCCD_L
     rcd: int               # ACT to column command
-    recovery: int          # last column command to the bank's precharge done (read-to-precharge or write
-    rrd_s: int             # recovery, then tRP)
+    recovery: int          # last column command to the bank's precharge: read-to-precharge or write recovery
+    ras: int               # ACT to precharge
+    rp: int                # precharge to ACT
+    rrd_s: int
     rrd_l: int
     faw: int
-    row_cycle: int         # ACT to the next ACT of the bank: tRAS + tRP (= tRC)
     hit_limit: int         # FR-FCFS: row hits served before an older miss, per activation
     dual_issue: bool       # HBM: a row command (ACT) and a column command may share a clock
 
@@ -61,8 +63,9 @@ class QueueTiming:
         slot = max(s.burst_cycles, s.tCCD_S)
         recovery = (s.CWL + s.burst_cycles + s.tWR) if is_write else (s.AL + s.tRTP)
         return cls(is_write, s.trans_queue_size, s.cmd_queue_size, s.banks_per_group, s.banks, slot,
+                   s.burst_cycles + (0 if is_write else s.tRTRS),
                    max(slot, s.tCCD_L if s.bankgroups > 1 else s.tCCD_S), s.tRCD_wr if is_write else s.tRCD_rd,
-                   recovery + s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW, s.tRAS + s.tRP, s.row_hit_limit,
+                   recovery, s.tRAS, s.tRP, s.tRRD_S, s.tRRD_L, s.tFAW, s.row_hit_limit,
                    s.protocol.upper().startswith("HBM"))
 
 
@@ -126,22 +129,26 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
 class _Channel:
     """One controller: read queue or write buffer, per-bank command queues, and the bank state that decides which
     bank it serves next. `tick(c)` does what DRAMSim3's controller does in a clock for these bursts: issue at most
-    one column command, then move at most one transaction into its bank's queue (writes only while the buffer
-    drains). It may be called at any clock; `next_event` says which clocks can be skipped (a test checks both give
-    the same result)."""
+    one command (an ACT or a column command; on HBM one of each), the first ready in round-robin order from the
+    bank after the last command, then move at most one transaction into its bank's queue (writes only while the
+    buffer drains). It may be called at any clock; `next_event` says which clocks can be skipped (a test checks
+    both give the same result)."""
 
     def __init__(self, nbanks: int, t: QueueTiming):
         self.t = t
         self.nbanks = nbanks
-        self.queues: list[deque] = [deque() for _ in range(nbanks)]   # rows of the writes in each command queue
+        self.queues: list[deque] = [deque() for _ in range(nbanks)]   # rows of the bursts in each command queue
         self.waiting: list[deque] = [deque() for _ in range(nbanks)]  # (arrival no., row, first clock it may
         self.in_buffer = 0                                            # move) of each bank's queued transactions
         self.movable: list[tuple[int, int]] = []  # heap of (arrival no., bank): banks whose oldest transaction
         self.draining = 0                         # may move (checked when popped)
         self.first_issue = self.last_issue = -1
         self.n_cmds = 0
-        self.open_row = [-1] * nbanks       # the row open, or being opened, in each bank
-        self.ready = [0] * nbanks           # cycle from which the bank can take a column command (row open)
+        self.open_row = [-1] * nbanks       # the row open in each bank (-1: closed or closing)
+        self.ready = [0] * nbanks           # cycle from which the open row takes column commands (tRCD)
+        self.act_row = [-1] * nbanks        # the row a PRE/ACT is waiting to open (-1: none)
+        self.pre_at = [-1] * nbanks         # earliest cycle of the PRE it waits for first (-1: none, closed)
+        self.act_at = [0] * nbanks          # earliest cycle of the ACT (after that PRE: tRP)
         self.acted = [-(1 << 30)] * nbanks  # cycle of each bank's last ACT
         self.hits = [0] * nbanks            # column commands since that ACT
         self.last_col = [-(1 << 30)] * nbanks
@@ -149,36 +156,43 @@ class _Channel:
         self.acts: list[deque] = [deque(maxlen=4) for _ in range(max(nbanks // t.banks_per_rank, 1))]
         self.admitted = self.issued = 0
         self.last = nbanks - 1              # bank of the last command issued (round-robin starts after it)
-        self.last_at = -1
-        self.act_due: list[tuple[int, int]] = []  # heap of (cycle, bank) of the ACTs scheduled
-        self.next_slot = 0                  # earliest cycle of its next column command (the data bus)
-        self.issue_at = 1 << 62             # no column command can issue before this (a lower bound)
+        self.next_slot = 0                  # earliest cycle of its next column command to the same rank
+        self.next_slot_other = 0            # ... to another rank (the data bus turns around, tRTRS)
+        self.col_rank = 0                   # rank of the last column command
+        self.issue_at = 1 << 62             # no command can issue before this (a lower bound)
 
-    def _activate(self, b: int, row: int, earliest: int) -> None:
-        """Open `row` in bank b no earlier than `earliest`, as the rank's ACT spacing allows."""
+    def _act_time(self, b: int) -> int:
+        """Earliest cycle the pending row command of bank b may issue: its PRE, or its ACT (its own wait, the
+        rank's tRRD and tFAW)."""
+        if self.pre_at[b] >= 0:
+            return self.pre_at[b]
         t = self.t
-        window, g = self.acts[b // t.banks_per_rank], b // t.banks_per_group
-        at = earliest
+        at = self.act_at[b]
+        window = self.acts[b // t.banks_per_rank]
         if window:
             pg, pc = window[-1]
-            at = max(at, pc + (t.rrd_l if pg == g else t.rrd_s))
+            at = max(at, pc + (t.rrd_l if pg == b // t.banks_per_group else t.rrd_s))
             if len(window) == 4:
                 at = max(at, window[0][1] + t.faw)
-        at = max(at, self.acted[b] + t.row_cycle)
-        window.append((g, at))
-        self.open_row[b], self.ready[b], self.acted[b], self.hits[b] = row, at + t.rcd, at, 0
-        heapq.heappush(self.act_due, (at, b))
+        return at
 
     def _plan(self, b: int, c: int) -> None:
         """After bank b's queue changed at clock c: if nothing queued hits its open row (or the hit cap is
-        reached and the oldest misses), open the oldest's row: precharge after the last column's recovery."""
+        reached and the oldest misses), it must open the oldest's row: a PRE first if a row is open (after the
+        last column's recovery and tRAS after the ACT), then the ACT."""
         q, orow = self.queues[b], self.open_row[b]
-        if not q or q[0] == orow or (orow in q and self.hits[b] < self.t.hit_limit):
+        if not q or self.act_row[b] >= 0 or q[0] == orow or (orow in q and self.hits[b] < self.t.hit_limit):
             return
-        self._activate(b, q[0], max(c + 1, self.last_col[b] + self.t.recovery) if orow >= 0 else c + 1)
+        self.act_row[b], self.open_row[b] = q[0], -1
+        if orow >= 0:
+            at = self.pre_at[b] = max(c + 1, self.last_col[b] + self.t.recovery, self.acted[b] + self.t.ras)
+        else:
+            at = self.act_at[b] = c + 1
+        if at < self.issue_at:
+            self.issue_at = at
 
     def admit(self, b: int, row: int, cycle: int) -> None:
-        """The front end hands over a write after the tick of `cycle` (the caller checked the buffer has room)."""
+        """The front end hands over a burst after the tick of `cycle` (the caller checked the queue has room)."""
         w = self.waiting[b]
         w.append((self.admitted, row, cycle + 1))
         if len(w) == 1 and len(self.queues[b]) < self.t.queue_size:
@@ -186,48 +200,74 @@ class _Channel:
         self.admitted += 1
         self.in_buffer += 1
 
-    def _issue(self, c: int) -> None:
+    def _scan(self, c: int, want: int) -> int:
+        """The first bank (round-robin from the one after the last command) with a command ready at c: an ACT
+        (want 1), a column command (want 2) or either (3); -1 if none (then `issue_at` is the soonest)."""
         t, n = self.t, self.nbanks
-        acts = self.act_due
-        while acts and acts[0][0] <= c:     # ACTs go through the same round-robin, and take the command bus
-            at, b = heapq.heappop(acts)
-            if at >= self.last_at:
-                self.last, self.last_at = b, at
-            if at == c and not t.dual_issue:
-                self.issue_at = c + 1
-                return
         soonest = 1 << 62
-        for j in range(1, n + 1):           # round-robin from the bank after the last served
+        for j in range(1, n + 1):
             b = (self.last + j) % n
-            if self.queues[b]:
-                at = self.ready[b]
-                gf = self.group_free[b // t.banks_per_group]
-                if gf > at:
-                    at = gf
+            if not self.queues[b]:
+                continue
+            if self.act_row[b] >= 0:
+                if want & 1:
+                    at = self._act_time(b)
+                    if at <= c:
+                        return b
+                    soonest = min(soonest, at)
+            elif want & 2 and self.open_row[b] >= 0:
+                bus = self.next_slot if b // t.banks_per_rank == self.col_rank else self.next_slot_other
+                at = max(self.ready[b], self.group_free[b // t.banks_per_group], bus)
                 if at <= c:
-                    break
-                if at < soonest:
-                    soonest = at
-        else:
+                    return b
+                soonest = min(soonest, at)
+        if want == 3:
             self.issue_at = soonest
-            return
-        self.last, self.last_at = b, c
+        return -1
+
+    def _command(self, b: int, c: int) -> bool:
+        """Issue bank b's ready command at c; True if it was a column command."""
+        t = self.t
+        self.last = b
+        if self.pre_at[b] >= 0:             # PRE: the ACT may follow tRP later
+            self.pre_at[b], self.act_at[b] = -1, c + t.rp
+            if self.act_at[b] < self.issue_at:
+                self.issue_at = self.act_at[b]
+            return False
+        if self.act_row[b] >= 0:
+            window = self.acts[b // t.banks_per_rank]
+            window.append((b // t.banks_per_group, c))
+            self.open_row[b], self.ready[b], self.acted[b], self.hits[b] = self.act_row[b], c + t.rcd, c, 0
+            self.act_row[b] = -1
+            return False
         self.issued += 1
         self.n_cmds -= 1
         self.last_col[b] = self.last_issue = c
         if self.first_issue < 0:
             self.first_issue = c
         self.group_free[b // t.banks_per_group] = c + t.group_gap
-        self.next_slot = c + t.slot
+        self.next_slot, self.next_slot_other, self.col_rank = c + t.slot, c + t.rank_slot, b // t.banks_per_rank
         q = self.queues[b]
         q.remove(self.open_row[b])          # FR-FCFS: the oldest entry that hits the open row
         self.hits[b] += 1
         self._plan(b, c)
-        if self.waiting[b] and len(q) == t.queue_size - 1:  # the queue just got room for a buffered write
+        if self.waiting[b] and len(q) == t.queue_size - 1:  # the queue just got room for a waiting transaction
             heapq.heappush(self.movable, (self.waiting[b][0][0], b))
+        return True
+
+    def _issue(self, c: int) -> None:
+        b = self._scan(c, 3)
+        if b < 0:
+            return
+        column = self._command(b, c)
+        if self.t.dual_issue:               # HBM: a row and a column command may go together
+            other = self._scan(c, 1 if column else 2)
+            if other >= 0:
+                self._command(other, c)
+        self.issue_at = c + 1
 
     def _move(self, c: int) -> None:
-        """DRAMSim3 moves the first buffered write (in arrival order) whose bank's queue has room."""
+        """DRAMSim3 moves the first transaction (in arrival order) whose bank's queue has room."""
         heap, cap = self.movable, self.t.queue_size
         while heap:
             no, b = heap[0]
@@ -244,17 +284,17 @@ class _Channel:
             q = self.queues[b]
             q.append(row)
             self.n_cmds += 1
-            if len(q) == 1:
-                self._plan(b, c)
-            at = max(self.ready[b], self.group_free[b // self.t.banks_per_group])
-            if at < self.issue_at:
-                self.issue_at = at
+            self._plan(b, c)
+            if self.act_row[b] < 0 and self.open_row[b] >= 0:
+                at = max(self.ready[b], self.group_free[b // self.t.banks_per_group])
+                if at < self.issue_at:
+                    self.issue_at = at
             if w and len(q) < cap:
                 heapq.heappush(heap, (w[0][0], b))
             return
 
     def tick(self, c: int) -> None:
-        if self.n_cmds and c >= self.next_slot and c >= self.issue_at:
+        if self.n_cmds and c >= self.issue_at:
             self._issue(c)
         if not self.t.is_write:
             if self.movable:
@@ -268,13 +308,13 @@ class _Channel:
                 self._move(c)
 
     def next_event(self, c: int) -> int:
-        """The next cycle after c at which `tick` can do something (-1: nothing until a write arrives)."""
+        """The next cycle after c at which `tick` can do something (-1: nothing until a burst arrives)."""
         nxt = -1
         if self.movable and (not self.t.is_write or self.draining or self.in_buffer >= self.t.buffer_size
                              or (self.in_buffer > 8 and not self.n_cmds)):
             nxt = c + 1
         if self.n_cmds:
-            at = max(self.issue_at, self.next_slot, c + 1)
+            at = max(self.issue_at, c + 1)
             nxt = at if nxt < 0 else min(nxt, at)
         return nxt
 
