@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import simpy
 
@@ -147,6 +148,20 @@ def test_batch_of_small_reads_overlaps_latency(dram: str) -> None:
     assert together == pytest.approx(_batch_reference(dram, segments, False), rel=0.05)
     if dram == "hbm3-h100":
         assert together < 0.5 * sum(bulk.transfer_ns(a, n, False) for a, n in segments)
+
+
+@pytest.mark.parametrize("dram", (*DRAMS, "hbm3-h100"))
+def test_batches_within_5_percent(dram: str) -> None:
+    """Random batches of 2-4 transfers of 2-32 KB at random addresses (their rows conflict in shared banks), offered
+    together, reads and writes: replayed as one stream (before, up to +27 % on GDDR6, -21 % on HBM3)."""
+    rng = np.random.default_rng(3)
+    bulk = BulkDram(dram)
+    for trial in range(6):
+        segments = [(int(rng.integers(0, 1 << 26)) // 64 * 64, int(rng.choice([2048, 8192, 16384, 32768])))
+                    for _ in range(int(rng.integers(2, 5)))]
+        is_write = bool(trial % 2)
+        got = bulk.transfer_batch(segments, is_write).ns
+        assert got == pytest.approx(_batch_reference(dram, segments, is_write), rel=0.05), segments
 
 
 def test_batch_split_of_one_stream_costs_the_same() -> None:
