@@ -55,6 +55,8 @@ class BankCommands:
         self.room = [True] * nb  # room[b]: len(queues[b]) < cmd_cap (kept in step where queue lengths change)
         self.cmd_cap = spec.cmd_queue_size
         self.n_cmds = 0
+        self.other_ranks = [tuple(r2 for r2 in range(spec.ranks) if r2 != r) for r in range(spec.ranks)]
+        self.rank_banks = [range(r * spec.banks, (r + 1) * spec.banks) for r in range(spec.ranks)]
         self.four_aw: list[list[int]] = [[] for _ in range(spec.ranks)]
         self.aw32: list[list[int]] = [[] for _ in range(spec.ranks)]
         self.hit_limit = spec.row_hit_limit
@@ -185,27 +187,34 @@ class BankCommands:
         """After an ACT, closed banks of the rank (whose only candidate is an ACT) cannot issue before the rank's
         new ACT floor (tRRD_S, tFAW): raising their bounds saves rescanning them every cycle until then."""
         faw = self.four_aw[r]
-        floor = max(self.t_rank[ACT][r] if self.t_rank[ACT][r] > clk + 1 else clk + 1,
-                    faw[0] if len(faw) >= 4 else 0)
+        floor = self.tr_act[r] if self.tr_act[r] > clk + 1 else clk + 1
+        if len(faw) >= 4 and faw[0] > floor:
+            floor = faw[0]
         bound, open_row = self.bound, self.open_row
-        for b in range(r * self.banks, (r + 1) * self.banks):
+        for b in self.rank_banks[r]:
             if bound[b] < floor and open_row[b] < 0:
                 bound[b] = floor
 
     def _update_timing(self, typ: int, b: int, r: int, clk: int) -> None:
         same_bank, same_group, same_rank, other_ranks = self._raises[typ]
         for arr, lat in same_bank:
-            if clk + lat > arr[b]:
-                arr[b] = clk + lat
+            t = clk + lat
+            if t > arr[b]:
+                arr[b] = t
         if same_group:
             g = self.bank_group[b]
             for arr, lat in same_group:
-                if clk + lat > arr[g]:
-                    arr[g] = clk + lat
+                t = clk + lat
+                if t > arr[g]:
+                    arr[g] = t
         for arr, lat in same_rank:
-            if clk + lat > arr[r]:
-                arr[r] = clk + lat
-        for arr, lat in other_ranks:
-            for r2 in range(self.ranks):
-                if r2 != r and clk + lat > arr[r2]:
-                    arr[r2] = clk + lat
+            t = clk + lat
+            if t > arr[r]:
+                arr[r] = t
+        if other_ranks:
+            others = self.other_ranks[r]
+            for arr, lat in other_ranks:
+                t = clk + lat
+                for r2 in others:
+                    if t > arr[r2]:
+                        arr[r2] = t
