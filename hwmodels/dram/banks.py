@@ -171,6 +171,7 @@ class BankCommands:
                         self.queue_idx = q
                         return q, i
         return None
+
     # --- timing updates ------------------------------------------------------------------------------------------
     def _record_act(self, r: int, clk: int) -> None:
         faw = self.four_aw[r]
