@@ -18,11 +18,11 @@ channel's controller serves them from the same queues); timing the work is per c
   latency       reads end when the last data returns (command + CL + burst). Writes are posted: they end when the
                 write buffer accepts the last burst (`ns`); `drain_ns` is when the channel has written them all
                 (DRAMSim3's controller drains a buffer of more than 8 writes as soon as it has nothing else to do).
-                With `write_tail="replay"` (default) the controllers' queues are replayed (`posting`): a stream
-                replayed whole gives the clock of its last acceptance directly; for a longer one the replay of its
-                tail says how many writes are still held then, and all but those have issued, their column
-                commands spread evenly from the first (ACT, tRCD) to the end of the body. `"estimate"` skips the
-                replay: the buffer plus a command queue per bank among the latest writes are held
+                With `replay=True` (default) a transfer short enough is replayed through the controllers' queues
+                (`queues`), which know the order in which the banks are served, and ends at the replay's clock
+                (reads and writes); a longer write replays its tail: the bursts before it issue at the body's mean
+                rate (from the first ACT and tRCD), the tail as replayed. `replay=False`: writes are taken to leave
+                the buffer plus a command queue per bank among the latest writes held, the rest spread evenly
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
                 bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`); one
                 still running when the transfer starts is not charged (see README, DRAM: refresh alignment)
@@ -170,7 +170,7 @@ class DeviceState:
         self.last_write = is_write
 
 
-REPLAY_QUEUE_FULLS = 8  # replay up to 8 controller-fulls (queue + command queues) of bursts per channel
+REPLAY_QUEUE_FULLS = 8  # a long write's tail: its last 8 controller-fulls (queue + command queues) per channel
 
 
 class BulkDram:
@@ -302,8 +302,8 @@ class BulkDram:
             replay_steps = r.steps
             if is_write:  # acknowledged the clock after entering the buffer, which is the clock after the offer
                 tail, replayed = np.where(n_ch > 0, r.held, tail), r.last_accept_cycles + 2.0
-                longer = n_ch > window
-                tail_replay[longer, 0] = window
+                longer = np.isfinite(r.tail_bursts)
+                tail_replay[longer, 0] = r.tail_bursts[longer]
                 tail_replay[longer, 1] = r.tail_cycles[longer]
             else:
                 replayed = r.last_issue_cycles + s.read_delay

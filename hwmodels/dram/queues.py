@@ -19,7 +19,8 @@ order:
 
 Left out: refresh (the caller adds it), mixed reads and writes, the command bus for PRE, tRAS. Replayed whole, a
 transfer ends within a few clocks of the transaction-level model (tests/test_dram_queues.py). `BulkDram` replays a
-transfer of up to `window` bursts per channel whole; of a longer write only that tail, for the count still held.
+transfer whole when that takes at most `budget` steps; of a longer write only each channel's tail, for the count still
+held and the tail's own pace.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 from hwmodels.dram.spec import DramSpec
 
-TOGETHER_BUDGET = 16384  # bursts: a replay of all channels together costs a few us per burst
+REPLAY_BUDGET = 8192  # steps a whole replay may take (bursts, or bursts of distinct channel patterns): <= ~0.2 s
 
 
 @dataclass(frozen=True)
@@ -79,32 +80,33 @@ class QueueReplay:
     last_accept_cycles: np.ndarray
     last_issue_cycles: np.ndarray
     tail_cycles: np.ndarray   # writes: from the replayed part's first column command to its last acceptance
+    tail_bursts: np.ndarray   # bursts replayed at the end of a channel's part when not replayed whole
     steps: int = 0            # bursts replayed (the replay's work)
 
 
 def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nchannels: int, nbanks: int,
-                  timing: QueueTiming, window: int) -> QueueReplay:
+                  timing: QueueTiming, window: int, budget: int = REPLAY_BUDGET) -> QueueReplay:
     """Replay the bursts (channel, flat bank, row per burst, in the order the front end offers them) through the
-    controllers: whole if no channel has more than `window`; else, for writes, each channel's last `window` (the
+    controllers: whole if that takes at most `budget` steps; else, for writes, each channel's last `window` (the
     state at the end does not depend on much more), and for reads nothing (NaN).
 
     The channels are replayed together, behind the in-order front end (a channel that stalls holds up the others'
-    bursts). Beyond TOGETHER_BUDGET bursts, unless the transfer reaches the channels in runs long enough to fill a
+    bursts). Beyond `budget` bursts, unless the transfer reaches the channels in runs long enough to fill a
     good part of a queue (then the front end stalls on one channel while the others run dry), each channel is
     replayed alone, as if the front end came back to it whenever its queue had room, and channels with the same
-    pattern of banks and rows once: exact for streams that treat the channels alike (tested), cheaper by the
-    number of channels. Rows only matter relative to each other; replays are cached by pattern."""
-    out = QueueReplay(np.zeros(nchannels, dtype=np.int64), np.full(nchannels, np.nan), np.full(nchannels, np.nan),
-                      np.full(nchannels, np.nan))
+    pattern of banks and rows once (a step per burst of each distinct pattern): exact for streams that treat the
+    channels alike (tested), cheaper by the number of channels. Rows only matter relative to each other; replays
+    are cached by pattern."""
+    out = QueueReplay(np.zeros(nchannels, dtype=np.int64), *(np.full(nchannels, np.nan) for _ in range(4)))
     counts = np.bincount(channels, minlength=nchannels)
-    whole = counts.max() <= window
-    if not whole and not timing.is_write:
-        return out
+    total = len(channels)
     change = np.flatnonzero(np.diff(channels)) + 1
-    longest_run = int(np.diff(np.concatenate(([0], change, [len(channels)]))).max())
-    replayed = int(np.minimum(counts, window).sum())
-    if nchannels > 1 and (replayed <= TOGETHER_BUDGET or longest_run * 2 >= timing.buffer_size):
-        lo = max(len(channels) - window * int((counts > 0).sum()), 0)
+    longest_run = int(np.diff(np.concatenate(([0], change, [total]))).max())
+    if nchannels > 1 and (total <= budget or longest_run * 2 >= timing.buffer_size):
+        whole = total <= budget
+        if not whole and not timing.is_write:
+            return out
+        lo = 0 if whole else max(total - window * int((counts > 0).sum()), 0)
         r = rows[lo:]
         triples = np.stack([channels[lo:], banks[lo:], r - r.min()], axis=1).astype(np.int64)
         held, accepted, first, issued = _replay_together(triples.tobytes(), nchannels, nbanks, timing)
@@ -112,17 +114,32 @@ def replay_queues(channels: np.ndarray, banks: np.ndarray, rows: np.ndarray, nch
         out.tail_cycles[:] = np.where(np.array(first) >= 0, np.array(accepted) - np.array(first), np.nan)
         if lo == 0:
             out.last_accept_cycles[:], out.last_issue_cycles[:] = accepted, issued
+        else:
+            out.tail_bursts[:] = np.bincount(channels[lo:], minlength=nchannels)
         return out
     order = np.argsort(channels, kind="stable")
     ends = np.cumsum(counts)
+    patterns = {}
     for c in np.flatnonzero(counts):
-        idx = order[max(ends[c] - counts[c], ends[c] - window):ends[c]]
+        idx = order[ends[c] - counts[c]:ends[c]]
         pairs = np.stack([banks[idx], rows[idx] - rows[idx].min()], axis=1).astype(np.int64)
-        out.held[c], accepted, first, issued = _replay_alone(pairs.tobytes(), nbanks, timing)
-        out.steps += len(pairs)
-        out.tail_cycles[c] = accepted - first if first >= 0 else np.nan
-        if counts[c] <= window:
-            out.last_accept_cycles[c], out.last_issue_cycles[c] = accepted, issued
+        patterns.setdefault(pairs.tobytes(), []).append(c)
+    whole = sum(len(p) // 16 for p in patterns) <= budget
+    if not whole and not timing.is_write:
+        return out
+    for pattern, chans in patterns.items():
+        if not whole:
+            pairs = np.frombuffer(pattern, dtype=np.int64).reshape(-1, 2)[-window:]
+            pattern = (pairs - [0, pairs[:, 1].min()]).astype(np.int64).tobytes()
+        held, accepted, first, issued = _replay_alone(pattern, nbanks, timing)
+        out.steps += len(pattern) // 16
+        for c in chans:
+            out.held[c] = held
+            out.tail_cycles[c] = accepted - first if first >= 0 else np.nan
+            if whole:
+                out.last_accept_cycles[c], out.last_issue_cycles[c] = accepted, issued
+            else:
+                out.tail_bursts[c] = len(pattern) // 16
     return out
 
 
@@ -160,6 +177,9 @@ class _Channel:
         self.next_slot_other = 0            # ... to another rank (the data bus turns around, tRTRS)
         self.col_rank = 0                   # rank of the last column command
         self.issue_at = 1 << 62             # no command can issue before this (a lower bound)
+        self.rr_order = [[(last + j) % nbanks for j in range(1, nbanks + 1)] for last in range(nbanks)]
+        self.group_of = [b // t.banks_per_group for b in range(nbanks)]
+        self.rank_of = [b // t.banks_per_rank for b in range(nbanks)]
 
     def _act_time(self, b: int) -> int:
         """Earliest cycle the pending row command of bank b may issue: its PRE, or its ACT (its own wait, the
@@ -203,24 +223,32 @@ class _Channel:
     def _scan(self, c: int, want: int) -> int:
         """The first bank (round-robin from the one after the last command) with a command ready at c: an ACT
         (want 1), a column command (want 2) or either (3); -1 if none (then `issue_at` is the soonest)."""
-        t, n = self.t, self.nbanks
+        queues, act_row, open_row, ready = self.queues, self.act_row, self.open_row, self.ready
+        group_free, group_of, rank_of = self.group_free, self.group_of, self.rank_of
+        same, other, col_rank = self.next_slot, self.next_slot_other, self.col_rank
         soonest = 1 << 62
-        for j in range(1, n + 1):
-            b = (self.last + j) % n
-            if not self.queues[b]:
+        for b in self.rr_order[self.last]:
+            if not queues[b]:
                 continue
-            if self.act_row[b] >= 0:
+            if act_row[b] >= 0:
                 if want & 1:
                     at = self._act_time(b)
                     if at <= c:
                         return b
-                    soonest = min(soonest, at)
-            elif want & 2 and self.open_row[b] >= 0:
-                bus = self.next_slot if b // t.banks_per_rank == self.col_rank else self.next_slot_other
-                at = max(self.ready[b], self.group_free[b // t.banks_per_group], bus)
+                    if at < soonest:
+                        soonest = at
+            elif want & 2 and open_row[b] >= 0:
+                at = ready[b]
+                gf = group_free[group_of[b]]
+                if gf > at:
+                    at = gf
+                bus = same if rank_of[b] == col_rank else other
+                if bus > at:
+                    at = bus
                 if at <= c:
                     return b
-                soonest = min(soonest, at)
+                if at < soonest:
+                    soonest = at
         if want == 3:
             self.issue_at = soonest
         return -1
