@@ -11,16 +11,16 @@ order:
 - one transaction per clock moves into its bank's command queue, the oldest whose queue has room; the write buffer
   drains in batches (once full, or holding more than 8 writes while the command queues are empty, the next
   len(buffer) moves go ahead);
-- the DRAM takes one column command per `slot` cycles, visiting the banks round-robin from the one after the last
-  command (column or ACT), skipping a bank whose row is not open yet or whose bank group is within tCCD_L of its
-  last column; an ACT takes the command bus for its clock (not on HBM, which issues a row and a column together);
-- a closed bank opens (ACT, then tRCD) once a burst for it is queued and the rank's ACT spacing (tRRD_S/L, tFAW)
-  allows; a bank switching rows waits for read-to-precharge or write recovery, and tRP, after its last column.
+- per clock one command (on HBM a row and a column command together): the first ready in round-robin order from
+  the bank after the last command, PREs and ACTs included; within a bank FR-FCFS (row hits first, at most 4 before
+  an older miss gets its precharge);
+- timing: tRCD, tRAS, tRP, tRRD_S/L and tFAW for the row commands; read-to-precharge or write recovery; tCCD_S/L and
+  the data bus (burst, plus tRTRS between reads of different ranks) for the column commands.
 
-Left out: refresh (the caller adds it), mixed reads and writes, the command bus for PRE, tRAS. Replayed whole, a
-transfer ends within a few clocks of the transaction-level model (tests/test_dram_queues.py). `BulkDram` replays a
-transfer whole when that takes at most `budget` steps; of a longer write only each channel's tail, for the count still
-held and the tail's own pace.
+Left out: refresh (the caller adds it) and mixes of reads and writes. Replayed whole, a transfer ends within a few
+clocks of the transaction-level model (tests/test_dram_queues.py). `BulkDram` replays a transfer whole when that
+takes at most `budget` steps; of a longer write only each channel's tail, for the count still held and the tail's
+own pace.
 """
 
 from __future__ import annotations
