@@ -174,3 +174,60 @@ def test_simpy_accesses_from_concurrent_processes_complete_in_causal_order() -> 
         assert now == pytest.approx(t) and t > start + get_dram("hbm2").read_delay
     with pytest.raises(ValueError, match="nbytes"):
         dram.access(0, 0, False)
+
+
+def _reference_scan(bc, b: int, clk: int) -> tuple[int, int]:
+    """DRAMSim3's GetFirstReadyInQueue walked entry by entry: (index ready now, or -1 and the earliest cycle)."""
+    from hwmodels.dram.timing import PRE, RD, WR
+
+    q = bc.queues[b]
+    if not q:
+        return -1, 1 << 62
+    orow, g, r = bc.open_row[b], bc.bank_group[b], bc.bank_rank[b]
+    if orow < 0:
+        t = bc._act_time(b)
+        return (0, t) if t <= clk else (-1, t)
+    best = 1 << 62
+    for i, (row, is_write, addr) in enumerate(q):
+        if row == orow:
+            if is_write and i and any(not e[1] and e[2] == addr for e in q[:i]):
+                continue  # read-after-write dependency
+            y = WR if is_write else RD
+            t = max(bc.t_bank[y][b], bc.t_group[y][g], bc.t_rank[y][r])
+        else:
+            if i or (bc.hits[b] < bc.hit_limit and any(e[0] == orow for e in q)):
+                continue
+            t = max(bc.t_bank[PRE][b], bc.t_rank[PRE][r])
+        if t <= clk:
+            return i, t
+        best = min(best, t)
+    return -1, best
+
+
+@pytest.mark.parametrize("dram", ["ddr4", "hbm2"])
+def test_fast_bank_scan_matches_the_entry_by_entry_walk(dram: str) -> None:
+    """`_scan` answers common queue shapes without walking the queue; on random bank states it must pick the same
+    command as the plain FR-FCFS walk, and leave a bound no later than the walk's earliest cycle (and no earlier
+    than the clock: a bound is a promise that nothing issues before it)."""
+    import random
+
+    ch = ChannelController(get_dram(dram), 0, lambda *a: None)
+    rng = random.Random(5)
+    nb = len(ch.queues)
+    for _ in range(4000):
+        b = rng.randrange(nb)
+        clk = rng.randrange(50, 150)
+        for arr in (*ch.t_bank, *ch.t_group, *ch.t_rank):
+            for k in range(len(arr)):
+                arr[k] = rng.randrange(0, 200)
+        ch.four_aw = [[] for _ in ch.four_aw]
+        ch.open_row[b] = rng.choice([-1, 1, 2])
+        ch.hits[b] = rng.randrange(0, 6)
+        q = [(rng.choice([1, 2, 3]), rng.random() < 0.5, rng.randrange(4) * 64) for _ in range(rng.randrange(0, 9))]
+        ch.queues[b], ch.qrows[b], ch.q_writes[b] = q, [e[0] for e in q], sum(e[1] for e in q)
+        ch.bound[b] = 0
+        expected, earliest = _reference_scan(ch, b, clk)
+        got = ch._scan(b, clk)
+        assert got == expected, (q, ch.open_row[b], ch.hits[b], clk)
+        if got < 0:
+            assert clk < ch.bound[b] <= earliest
