@@ -15,7 +15,7 @@ ROWS = ROOT / "tests" / "data" / "dramsim3_runs.csv"
 
 
 def run(quick: bool = False) -> str:
-    from hwmodels.dram import BulkDram, queues, run_bench
+    from hwmodels.dram import BulkDram, get_dram, queues, run_bench
 
     rows = [r for r in csv.DictReader(ROWS.open()) if "outstanding" not in r["pattern"]]
     requests = 20_000 if quick else 200_000
@@ -52,7 +52,7 @@ def run(quick: bool = False) -> str:
     for dram in ("ddr4", "hbm2", "HBM3_H100"):
         for nbytes in sizes:
             for is_write in (False, True):
-                stride = 2 * BulkDram(dram).spec.request_bytes
+                stride = 2 * get_dram(dram).request_bytes
                 times, results = [], []
                 for replay in (True, False):
                     queues._replay_alone.cache_clear()

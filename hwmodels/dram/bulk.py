@@ -86,8 +86,11 @@ class ChannelWork:
                            np.where(mine, self.first_row, other.first_row),
                            np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
                            np.maximum(self.unissued, other.unissued), np.concatenate((self.ranks, other.ranks)),
-                           self.visits + other.visits, np.full(len(self.bursts), np.nan),
-                           np.full((len(self.bursts), 2), np.nan))
+                           self.visits + other.visits, *self._not_replayed())
+
+    def _not_replayed(self) -> tuple[np.ndarray, np.ndarray]:
+        """`replayed` and `tail` of work no replay timed as a whole (several transfers, or copies)."""
+        return np.full(len(self.bursts), np.nan), np.full((len(self.bursts), 2), np.nan)
 
     def row_shifted(self, rows: int) -> ChannelWork:
         """The same work `rows` rows further on (an address a multiple of the row span higher)."""
@@ -106,8 +109,7 @@ class ChannelWork:
         return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
-                           self.unissued, np.tile(self.ranks, k), self.visits * k, np.full(len(self.bursts), np.nan),
-                           np.full((len(self.bursts), 2), np.nan))
+                           self.unissued, np.tile(self.ranks, k), self.visits * k, *self._not_replayed())
 
 
 class DeviceState:
