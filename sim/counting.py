@@ -1,12 +1,17 @@
 """Counting: MACs, arithmetic bit-operations and minimal DRAM traffic of one training step under a precision config.
 
-Traffic model (minimal traffic): every operand of an op is one DRAM access of the tensor (the whole tensor, or the rows
-a gather touches: `trace.access_elements(operand)`), so a tensor is written
-once by its producer and read once by each consumer, at `config.format_at(operand.point, tensor.role)`. A format's
-`bits_per_element` already includes its shared-exponent overhead (bfp4 with 16-element blocks and an 8-bit exponent
-stores 4.5 bits per element). Arithmetic cost: each MAC of a GEMM costs `mult_bits(A) x mult_bits(B)` bit-operations
-(fixed16 x fixed16 = 256); non-GEMM ops do no MACs and cost no bit-operations here (their work is `flops`).
-Each access is rounded up to whole bytes, as the engine counts it.
+Traffic model (minimal traffic, docs/counting.md): the step as `sim.storage.resolve` stores it under the
+configuration. Every tensor has one stored format and every access of it moves that format's bytes; each operand of
+an op is one DRAM access of the tensor (the whole tensor, or the rows a gather touches:
+`trace.access_elements(operand)`), so a tensor is written once by its producer and read once by each consumer. A
+copy that a configuration stores exactly as its source (a stash, a weight copy) is the source: no write. A format's
+`bits_per_element` includes its shared-exponent overhead (bfp4 with 16-element blocks and an 8-bit exponent stores 4.5
+bits per element); each access is rounded up to whole bytes, as the engine counts it.
+Arithmetic cost: each MAC of a GEMM costs `mult_bits(A) x mult_bits(B)` bit-operations at the operands' *compute*
+formats (their DSQ points: an operand stored at q3 and converted on chip to q2 multiplies at q2's width); non-GEMM
+ops do no MACs and cost no bit-operations here (their work is `flops`).
+In `Counts.accesses`, `tensor` is the stored tensor, `fmt` its stored format, `point` the DSQ point of the access
+(the precision the op works at; "other" outside q0..q3).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from sim.precision import DSQ_POINTS, PrecisionConfig
+from sim.storage import Storage, compute_format, resolve
 
 # Key used in `bytes_by_point` for accesses outside q0..q3 (master weights, optimizer state, other activations).
 OTHER_POINT = "other"
@@ -70,17 +76,14 @@ def access_bytes(elements: int, fmt) -> int:
     return math.ceil(round(fmt.storage_bytes(int(elements)), 6))
 
 
-def _accesses(trace, config: PrecisionConfig) -> list[Access]:
+def _accesses(storage: Storage) -> list[Access]:
     out: list[Access] = []
-    fmt_cache: dict[tuple[str | None, str], Any] = {}
+    trace = storage.trace
     for i, op in enumerate(trace.ops):
         for direction, operands in (("read", op.inputs), ("write", op.outputs)):
             for operand in operands:
                 tensor = trace.tensors[operand.tensor]
-                key = (operand.point, tensor.role)
-                if key not in fmt_cache:
-                    fmt_cache[key] = config.format_at(operand.point, tensor.role)
-                fmt = fmt_cache[key]
+                fmt = storage.formats[tensor.name]
                 n = int(trace.access_elements(operand))
                 out.append(Access(i, tensor.name, tensor.role, operand.point, direction, fmt.name, n,
                                   access_bytes(n, fmt)))
@@ -88,16 +91,19 @@ def _accesses(trace, config: PrecisionConfig) -> list[Access]:
 
 
 def gemm_operand_bits(trace, op, config: PrecisionConfig) -> tuple[int, int]:
-    """Multiplier widths of a GEMM's operands A = inputs[0] and B = inputs[1]."""
+    """Multiplier widths of a GEMM's operands A = inputs[0] and B = inputs[1], at their compute formats."""
     a, b = op.inputs[0], op.inputs[1]
-    fa = config.format_at(a.point, trace.tensors[a.tensor].role)
-    fb = config.format_at(b.point, trace.tensors[b.tensor].role)
+    fa = compute_format(a, trace.tensors[a.tensor], config)
+    fb = compute_format(b, trace.tensors[b.tensor], config)
     return int(fa.mult_bits), int(fb.mult_bits)
 
 
-def count(trace, config: PrecisionConfig) -> Counts:
-    """MACs, bit-operations and minimal DRAM traffic of one step of `trace` under `config`."""
-    accesses = _accesses(trace, config)
+def count(trace, config: PrecisionConfig, storage: Storage | None = None) -> Counts:
+    """MACs, bit-operations and minimal DRAM traffic of one step of `trace` under `config` (as stored by
+    `sim.storage.resolve(trace, config)`, which may be passed in when already computed)."""
+    storage = storage if storage is not None else resolve(trace, config)
+    trace = storage.trace
+    accesses = _accesses(storage)
     acc = pd.DataFrame([a.__dict__ for a in accesses], columns=list(Access.__dataclass_fields__))
     acc["point"] = [p if isinstance(p, str) else OTHER_POINT for p in acc["point"]]  # None arrives as NaN
 

@@ -13,6 +13,7 @@ DSQ_POINTS = ("q0", "q1", "q2", "q3")
 # Tensors accessed outside a DSQ point take the format of this field, by role (docs/architecture.md).
 ROLE_FIELDS = {
     "weight": "master",
+    "weight_copy": "master",  # a copy always carries its point (q0 or q2); without one it would be the master
     "optimizer_state": "optimizer",
     "weight_grad": "q3",
     "activation_grad": "q3",

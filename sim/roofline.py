@@ -94,7 +94,11 @@ def critical_path_s(dependencies: list[tuple[int, ...]], times_s) -> float:
 
 def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = None) -> RooflineResult:
     """Per-op and whole-step roofline of `trace` on `machine` under `config`."""
-    counts = counts if counts is not None else count(trace, config)
+    from sim.storage import resolve
+
+    storage = resolve(trace, config)
+    trace = storage.trace  # dependencies and op sizes of the step as stored (copies equal to their source elided)
+    counts = counts if counts is not None else count(trace, config, storage)
     bw = float(machine.dram_bw_gbps) * 1e9
     if not bw > 0:
         raise ValueError(f"machine {machine.name!r} has non-positive DRAM bandwidth {machine.dram_bw_gbps} GB/s")
@@ -159,7 +163,9 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
     )
 
 
-COMPARE_COLUMNS = ["policy", "macs", "arith_bitops", "dram_bytes", "time_lower_bound_s", "speedup"]
+COMPARE_COLUMNS = ["policy", "macs", "arith_bitops", "dram_bytes", "dram_bytes_tiled", "reread_factor",
+                   "dram_bytes_dsq", "dram_bytes_dsq_tiled", "time_lower_bound_s", "speedup", "traffic_reduction",
+                   "traffic_reduction_dsq", "traffic_reduction_tiled", "traffic_reduction_dsq_tiled"]
 
 
 def _weighted_configs(policy, total_steps: int, timeline=None) -> list[tuple[PrecisionConfig, float]]:
@@ -173,19 +179,35 @@ def _weighted_configs(policy, total_steps: int, timeline=None) -> list[tuple[Pre
     return [(c, f / weight) for c, f in pairs]
 
 
-def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict | None = None) -> pd.DataFrame:
-    """One row per policy (a Policy, a PrecisionConfig, or a name/path for `sim.policy.get_policy`).
+def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict | None = None,
+            tiled: bool = True) -> pd.DataFrame:
+    """One row per policy; see `compare_traffic`, which also returns the traffic breakdown."""
+    return compare_traffic(trace, machine, policies, total_steps, timelines, tiled)[0]
+
+
+def compare_traffic(trace, machine, policies, total_steps: int = 1000, timelines: dict | None = None,
+                    tiled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per policy, traffic breakdown): policies are Policy objects, PrecisionConfigs, or names/paths for
+    `sim.policy.get_policy`. (a Policy, a PrecisionConfig, or a name/path for `sim.policy.get_policy`).
 
     A time-adaptive policy is averaged over its timeline, weighted by the fraction of steps at each configuration:
     its schedule over `total_steps`, or the recorded `timelines[policy_name]` when given. `speedup` is the first
     policy's average lower-bound step time over this policy's. MACs, bit-operations and bytes are averages of
     per-step integers, rounded to whole units; `configs` is the number of distinct configurations averaged.
+
+    DRAM traffic in both views of `sim.traffic`: `dram_bytes` minimal, `dram_bytes_tiled` as the engine moves it at
+    tile fidelity (`tiled=False` skips the engine: NaN), `reread_factor` their ratio; `_dsq` columns count q0..q3
+    traffic only. `traffic_reduction*` are the first policy's bytes over this one's in each view and scope.
+    The breakdown has one row per policy and DSQ point or tensor role (`sim.traffic.BREAKDOWN_COLUMNS`).
     """
+    from sim.traffic import breakdown_frame, breakdown_rows, reread_factor, scope_bytes
+
     if not policies:
         raise ValueError("compare needs at least one policy")
     timelines = timelines or {}
     cache: dict[PrecisionConfig, RooflineResult] = {}
-    rows = []
+    sims: dict[PrecisionConfig, Any] = {}
+    rows, breakdown = [], []
     for pol in policies:
         if isinstance(pol, str):
             from sim.policy import get_policy
@@ -197,18 +219,42 @@ def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict |
         for config, frac in weighted:
             if config not in cache:
                 cache[config] = roofline(trace, machine, config)
-            pairs.append((cache[config], frac))
+            if tiled and config not in sims:
+                from sim.engine import simulate
+
+                sims[config] = simulate(trace, machine, config, "tile")
+            pairs.append((cache[config], sims.get(config), frac))
 
         def avg(value, pairs=pairs) -> float:
-            return math.fsum(frac * value(r) for r, frac in pairs)
+            return math.fsum(frac * value(r, s) for r, s, frac in pairs)
 
+        def avg_dict(get, pairs=pairs) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for r, s, frac in pairs:
+                for k, v in get(r, s).items():
+                    out[k] = out.get(k, 0.0) + frac * float(v)
+            return out
+
+        minimal = {"point": avg_dict(lambda r, s: r.counts.bytes_by_point),
+                   "role": avg_dict(lambda r, s: r.counts.bytes_by_role)}
+        tiled_views = {"point": avg_dict(lambda r, s: s.bytes_by_point),
+                       "role": avg_dict(lambda r, s: s.bytes_by_role)} if tiled else None
+        breakdown += breakdown_rows(name, minimal, tiled_views)
         # Counts are integers per step: their averages are rounded to whole units (no spurious 1e-8 residues).
-        row = {"policy": name, "macs": round(avg(lambda r: r.counts.macs)),
-               "arith_bitops": round(avg(lambda r: r.counts.arith_bitops)),
-               "dram_bytes": round(avg(lambda r: r.counts.dram_bytes)),
-               "time_lower_bound_s": avg(lambda r: r.time_lower_bound_s)}
+        row = {"policy": name, "macs": round(avg(lambda r, s: r.counts.macs)),
+               "arith_bitops": round(avg(lambda r, s: r.counts.arith_bitops)),
+               "dram_bytes": round(avg(lambda r, s: r.counts.dram_bytes)),
+               "dram_bytes_tiled": round(avg(lambda r, s: s.dram_bytes)) if tiled else float("nan"),
+               "dram_bytes_dsq": round(scope_bytes(minimal["point"], "dsq")),
+               "dram_bytes_dsq_tiled": round(scope_bytes(tiled_views["point"], "dsq")) if tiled else float("nan"),
+               "time_lower_bound_s": avg(lambda r, s: r.time_lower_bound_s)}
+        row["reread_factor"] = reread_factor(row["dram_bytes_tiled"], row["dram_bytes"])
         row["configs"] = len(weighted)
         rows.append(row)
     df = pd.DataFrame(rows)
     df["speedup"] = df["time_lower_bound_s"].iloc[0] / df["time_lower_bound_s"]
-    return df[[*COMPARE_COLUMNS, "configs"]]
+    for col, base in (("traffic_reduction", "dram_bytes"), ("traffic_reduction_dsq", "dram_bytes_dsq"),
+                      ("traffic_reduction_tiled", "dram_bytes_tiled"),
+                      ("traffic_reduction_dsq_tiled", "dram_bytes_dsq_tiled")):
+        df[col] = df[base].iloc[0] / df[base]
+    return df[[*COMPARE_COLUMNS, "configs"]], breakdown_frame(breakdown)

@@ -30,8 +30,8 @@ def hw() -> str:
 def test_compare_json_schema(hw):
     proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "fp32,bf16,bfp8,dsq", "--json")
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert set(out) == {"workload", "hw", "rows"}
+    out = json.loads(proc.stdout, parse_constant=_reject)
+    assert set(out) == {"workload", "hw", "rows", "breakdown"}
     assert out["workload"] == WORKLOAD and out["hw"] == hw
     assert [r["policy"] for r in out["rows"]][:3] == ["fp32", "bf16", "bfp8"]
     assert len(out["rows"]) == 4
@@ -44,6 +44,18 @@ def test_compare_json_schema(hw):
     # Same MACs whatever the precision; fewer bytes for narrower formats.
     assert len({r["macs"] for r in out["rows"]}) == 1
     assert out["rows"][0]["dram_bytes"] > out["rows"][1]["dram_bytes"] > out["rows"][2]["dram_bytes"]
+    # both traffic views: the engine never moves less than the minimal traffic; the q0..q3 scope is part of it
+    for row in out["rows"]:
+        assert row["dram_bytes_tiled"] >= row["dram_bytes"] and row["reread_factor"] >= 1.0
+        assert row["reread_factor"] == pytest.approx(row["dram_bytes_tiled"] / row["dram_bytes"])
+        assert 0 < row["dram_bytes_dsq"] < row["dram_bytes"]
+        assert row["dram_bytes_dsq_tiled"] >= row["dram_bytes_dsq"]
+        assert row["traffic_reduction_dsq"] == pytest.approx(out["rows"][0]["dram_bytes_dsq"] / row["dram_bytes_dsq"])
+    # the breakdown adds up to the row totals in each view
+    for row in out["rows"]:
+        points = [b for b in out["breakdown"] if b["policy"] == row["policy"] and b["by"] == "point"]
+        assert sum(b["minimal_bytes"] for b in points) == pytest.approx(row["dram_bytes"], abs=1)
+        assert sum(b["tiled_bytes"] for b in points) == pytest.approx(row["dram_bytes_tiled"], abs=1)
 
 
 def test_compare_matches_python_api(hw):
@@ -64,8 +76,12 @@ def test_compare_table(hw):
     proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "fp32,bfp4")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert "speedup" in lines[1]
+    assert "speedup" in lines[1] and "re-read" in lines[1] and "whole step" in lines[0]
     assert lines[2].startswith("fp32") and lines[3].startswith("bfp4")
+    proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "fp32,bfp4", "--scope", "dsq",
+                  "--no-tiled")
+    assert proc.returncode == 0, proc.stderr
+    assert "q0..q3 traffic only" in proc.stdout.splitlines()[0]
 
 
 def test_roofline_json_and_plot(hw, tmp_path):

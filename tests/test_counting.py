@@ -75,8 +75,9 @@ def test_fixed16_costs_256_bitops_per_mac():
 
 
 def test_preset_trace_precision_scaling():
-    """On a real trace: halving the width of q0..q3 halves their bytes; master weights and optimizer state do not
-    move; every GEMM operand is at a DSQ point, so uniform formats cost mult_bits^2 per MAC."""
+    """On a real trace: halving the width of q0..q3 halves the bytes of every access the two configurations share;
+    bf16 additionally has the optimizer write the bf16 weight copies the GEMMs read (fp32 GEMMs read the fp32 master
+    itself); master weights and optimizer state do not move; uniform formats cost mult_bits^2 per MAC."""
     from workloads import resolve_workload
 
     trace = resolve_workload("tiny-lm")
@@ -84,9 +85,18 @@ def test_preset_trace_precision_scaling():
     bf16 = count(trace, PrecisionConfig.uniform("bf16"))
     assert fp32.macs == bf16.macs == trace.total_macs > 0
     assert fp32.arith_bitops == 24 * 24 * fp32.macs and bf16.arith_bitops == 8 * 8 * bf16.macs
+    key = ["op_index", "direction", "point", "elements"]
+    at_points = [c.accesses[c.accesses["point"] != "other"] for c in (fp32, bf16)]
+    merged = at_points[0].merge(at_points[1], on=key, how="outer", suffixes=("_32", "_16"), indicator=True)
+    both = merged[merged["_merge"] == "both"]
+    assert len(both) > 0 and (both["bytes_16"] * 2 == both["bytes_32"]).all()
+    extra = merged[merged["_merge"] != "both"]
+    assert set(extra["_merge"]) == {"right_only"}  # only bf16 has accesses fp32 lacks: the copies' writes
+    assert set(extra["role_16"]) == {"weight_copy"} and set(extra["direction"]) == {"write"}
+    copies = {n for n, t in trace.tensors.items() if t.role == "weight_copy"}
+    assert set(extra["tensor_16"]) == {n for n in copies if n.endswith("@q0")}  # one bf16 copy serves q0 and q2
     for p in ("q0", "q1", "q2", "q3"):
         assert fp32.bytes_by_point[p] > 0
-        assert bf16.bytes_by_point[p] * 2 == fp32.bytes_by_point[p]
     keep = ["weight", "optimizer_state"]
     for c in (fp32, bf16):
         assert sum(c.bytes_by_point.values()) == sum(c.bytes_by_role.values()) == c.dram_bytes

@@ -93,8 +93,14 @@ def test_lower_precision_moves_fewer_bytes_and_is_faster(trace, machine):
     hi, lo = _sim(trace, machine, PrecisionConfig.uniform("fp32")), _sim(trace, machine, DSQ_LIKE)
     assert lo.dram_bytes < hi.dram_bytes
     assert lo.cycles < hi.cycles
-    # stashes follow q1: bfp4 stash bytes are 4.5/32 of fp32's
-    assert lo.bytes_by_point["q1"] == pytest.approx(hi.bytes_by_point["q1"] * 4.5 / 32, rel=0.02)
+    # fp32 stashes are the activations themselves (no copy is written); bfp4 stashes are copies, written once and
+    # read in backward at 4.5 bits per element, at least the minimal traffic the counting gives
+    from sim.counting import count
+
+    assert hi.bytes_by_role.get("stashed_activation", 0) == 0 < hi.bytes_by_point["q1"]
+    minimal = count(trace, DSQ_LIKE).bytes_by_role["stashed_activation"]
+    assert minimal <= lo.bytes_by_role["stashed_activation"] <= 2 * minimal
+    assert lo.bytes_by_point["q1"] < hi.bytes_by_point["q1"]
 
 
 def _tile_vs_transaction(trace, machine, config) -> float:

@@ -158,13 +158,19 @@ def test_gemm_access_points_follow_the_contract(traces):
         if op.phase == "forward":
             assert (a.point, b.point) == ("q0", "q0"), op.name
         elif op.name.endswith((".dx", ".dA")):  # dy at q2 with W (q2) or a stash (q1)
-            assert a.point == "q2" and b.point == ("q2" if roles[b.tensor] == "weight" else "q1"), op.name
+            assert a.point == "q2" and b.point == ("q2" if roles[b.tensor] == "weight_copy" else "q1"), op.name
         else:  # weight gradient / dB: the stash at q1, dy at q2
             assert (a.point, b.point) == ("q1", "q2"), op.name
         if op.phase == "backward":
             assert all(o.point == "q3" for o in op.outputs), op.name
         if op.kind == "gemm" and op.phase == "forward":
-            assert roles[a.tensor] == "activation" and roles[b.tensor] == "weight"
+            assert roles[a.tensor] == "activation" and roles[b.tensor] == "weight_copy"
+        # every GEMM reads weights through the copy of its point, blocked along its own reduction axis
+        for o in op.inputs[:2]:
+            t = trace.tensors[o.tensor]
+            if t.role == "weight_copy":
+                assert t.dsq_point == o.point and t.name == f"{t.source}@{o.point}", op.name
+                assert t.block_axis == (-2 if o.point == "q0" else -1), op.name  # llama: untied [K, N] weights
 
 
 def test_attention_ops_and_shapes(traces):
@@ -206,7 +212,8 @@ def test_producers_and_dependencies_point_backwards(traces):
         assert all(j < i for j in d) and set(p) <= set(d)
     # the optimizer must wait for every reader of the weight it overwrites
     i = next(i for i, op in enumerate(trace.ops) if op.name == "embed.tokens.adam")
-    readers = [j for j, op in enumerate(trace.ops[:i]) if any(o.tensor == "embed.tokens" for o in op.inputs)]
+    table = ("embed.tokens", "embed.tokens@q0", "embed.tokens@q2")  # the master and the copies it writes
+    readers = [j for j, op in enumerate(trace.ops[:i]) if any(o.tensor in table for o in op.inputs)]
     assert len(readers) == 4 and set(readers) <= set(deps[i])  # 2 embeddings + lm_head fwd + lm_head.dx
 
 

@@ -32,9 +32,11 @@ class ModelBuilder(TraceBuilder):
         if s.positional == "rotary":
             q, k = self.elementwise(f"{p}.rope", "rope", [q, k], [self.shape(q), self.shape(k)])
         heads = b * s.n_heads
-        scores = self.bmm(f"{p}.scores", q, k, GemmShape(heads, seq_q, s.d_head, seq_kv), (heads, seq_q, seq_kv))
+        scores = self.bmm(f"{p}.scores", q, k, GemmShape(heads, seq_q, s.d_head, seq_kv), (heads, seq_q, seq_kv),
+                          b_transposed=True)
         probs = self.softmax(f"{p}.probs", scores, mask)
-        ctx = self.bmm(f"{p}.context", probs, v, GemmShape(heads, seq_q, seq_kv, s.d_head), self.shape(q))
+        ctx = self.bmm(f"{p}.context", probs, v, GemmShape(heads, seq_q, seq_kv, s.d_head), self.shape(q),
+                       b_transposed=False)
         return self.dense(f"{p}.out", ctx, s.d_model)
 
     def ffn(self, p: str, x: str) -> str:
@@ -84,7 +86,7 @@ class ModelBuilder(TraceBuilder):
         s = self.s
         if s.tied_embeddings:
             bias = self.weight("lm_head.bias", (s.vocab_size,)) if s.mlm_head else None
-            return self.linear("lm_head", h, table, s.vocab_size, bias)
+            return self.linear("lm_head", h, table, s.vocab_size, bias, w_transposed=True)
         w = self.weight("lm_head.W", (s.d_model, s.vocab_size))
         return self.linear("lm_head", h, w, s.vocab_size)
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-ROLES = ("weight", "activation", "stashed_activation", "activation_grad", "weight_grad", "optimizer_state")
+ROLES = ("weight", "weight_copy", "activation", "stashed_activation", "activation_grad", "weight_grad",
+         "optimizer_state")
 PHASES = ("forward", "loss", "backward", "optimizer")
 OP_KINDS = ("gemm", "bmm", "elementwise", "softmax", "layernorm", "reduction", "embedding", "loss", "optimizer")
 DSQ_POINTS = ("q0", "q1", "q2", "q3")
@@ -23,12 +24,22 @@ DSQ_POINTS = ("q0", "q1", "q2", "q3")
 
 @dataclass(frozen=True)
 class Tensor:
-    """A named tensor; `dsq_point` is the point at which it is stored (None: by role, see PrecisionConfig)."""
+    """A named tensor as stored in DRAM.
+
+    `dsq_point` is the point whose format it is stored at (None: by role, see PrecisionConfig); every access of the
+    tensor moves bytes of that one format. `block_axis` is the axis (-1 or -2) that shared-exponent blocks run along
+    in storage: the reduction axis of the GEMM that consumes it (-1 for everything else). `source` names the tensor
+    this one is a copy of (a stash of an activation, a low-precision copy of a master weight): when a configuration
+    stores both in the same format and blocking, the copy is the source itself and is never written
+    (`sim.storage`).
+    """
 
     name: str
     shape: tuple[int, ...]
     role: str
     dsq_point: str | None = None
+    block_axis: int = -1
+    source: str | None = None
 
     @property
     def elements(self) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from workloads.trace import GemmShape, Op, Operand, Tensor, Trace
 
-SCHEMA_VERSION = 2  # 2: an operand may carry the elements a gather touches
+SCHEMA_VERSION = 3  # 2: an operand may carry the elements a gather touches; 3: weight copies, block axis, source
 FORMAT_NAME = "dsqsim-trace"
 
 
@@ -25,8 +25,9 @@ def trace_to_dict(trace: Trace) -> dict[str, Any]:
         "batch": trace.batch,
         "seq_len": trace.seq_len,
         # compact rows keep a llama-7b trace to a few hundred kB
-        "tensor_fields": ["name", "shape", "role", "dsq_point"],
-        "tensors": [[t.name, list(t.shape), t.role, t.dsq_point] for t in trace.tensors.values()],
+        "tensor_fields": ["name", "shape", "role", "dsq_point", "block_axis", "source"],
+        "tensors": [[t.name, list(t.shape), t.role, t.dsq_point, t.block_axis, t.source]
+                    for t in trace.tensors.values()],
         "op_fields": ["name", "kind", "phase", "layer", "inputs", "outputs", "macs", "flops", "gemm"],
         "ops": [[op.name, op.kind, op.phase, op.layer, operands(op.inputs), operands(op.outputs), op.macs, op.flops,
                  [op.gemm.batch, op.gemm.m, op.gemm.k, op.gemm.n] if op.gemm else None] for op in trace.ops],
@@ -88,10 +89,12 @@ def trace_from_dict(data: Any, source: str = "trace") -> Trace:
             seq_len=_typed(data["seq_len"], int, "seq_len"),
         )
         for row in _typed(data["tensors"], list, "tensors"):
-            name, shape, role, point = _row(row, 4, "tensor")
+            name, shape, role, point, block_axis, copy_of = _row(row, 6, "tensor")
             trace.tensors[_typed(name, str, "tensor name")] = Tensor(
                 name, tuple(_typed(d, int, f"shape of {name}") for d in _typed(shape, list, f"shape of {name}")),
-                _typed(role, str, f"role of {name}"), _point(point, name))
+                _typed(role, str, f"role of {name}"), _point(point, name),
+                _typed(block_axis, int, f"block_axis of {name}"),
+                None if copy_of is None else _typed(copy_of, str, f"source of {name}"))
         for row in _typed(data["ops"], list, "ops"):
             name, kind, phase, layer, inputs, outputs, macs, flops, gemm = _row(row, 9, "op")
             _typed(name, str, "op name")

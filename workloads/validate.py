@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from workloads.trace import Trace
 
 _PHASE_ORDER = {p: i for i, p in enumerate(PHASES)}
-_SOURCE_ROLES = ("weight", "optimizer_state", "activation")  # may be read before written (parameters, step inputs)
+# may be read before written in a step (parameters and their copies, optimizer state, step inputs)
+_SOURCE_ROLES = ("weight", "weight_copy", "optimizer_state", "activation")
 
 
 def validate_trace(trace: Trace) -> None:
@@ -45,6 +46,14 @@ def _check_tensors(trace: Trace) -> None:
             _fail(f"tensor {name!r} has DSQ point {t.dsq_point!r}; valid: {', '.join(DSQ_POINTS)} or null")
         if not t.shape or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in t.shape):
             _fail(f"tensor {name!r} has shape {t.shape!r}; dimensions must be positive integers")
+        if t.block_axis not in (-1, -2) or (t.block_axis == -2 and len(t.shape) < 2):
+            _fail(f"tensor {name!r} has block_axis {t.block_axis!r}; valid: -1, or -2 for tensors of 2+ dimensions")
+        if t.source is not None:
+            src = trace.tensors.get(t.source)
+            if src is None or src.shape != t.shape or src.source is not None:
+                _fail(f"tensor {name!r} is a copy of {t.source!r}, which must be an original tensor of the same shape")
+        if t.role == "weight_copy" and (t.source is None or trace.tensors[t.source].role != "weight"):
+            _fail(f"weight copy {name!r} must name its master weight as its source")
 
 
 def _check_ops(trace: Trace) -> None:
@@ -97,8 +106,8 @@ def _check_dataflow(trace: Trace) -> None:
                 stash_writes.setdefault(o.tensor, []).append(op.name)
             elif t.role == "activation" and o.tensor in written:
                 _fail(f"activation {o.tensor!r} is written twice (second by {op.name!r})")
-            elif t.role == "weight" and op.phase != "optimizer":
-                _fail(f"weight {o.tensor!r} is written by {op.name!r} outside the optimizer")
+            elif t.role in ("weight", "weight_copy") and op.phase != "optimizer":
+                _fail(f"{t.role.replace('_', ' ')} {o.tensor!r} is written by {op.name!r} outside the optimizer")
             written.add(o.tensor)
     for name, t in trace.tensors.items():
         if t.role != "stashed_activation":

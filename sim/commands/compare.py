@@ -1,7 +1,9 @@
 """`dsqsim compare`: MACs, bit-operations, DRAM bytes and roofline step time of several policies side by side.
 
 A time-adaptive policy is averaged over its timeline (fraction of steps at each configuration): its schedule over
---total-steps, or the timeline recorded by a training run (--timeline FILE).
+--total-steps, or the timeline recorded by a training run (--timeline FILE). DRAM traffic is shown in both views of
+`sim.traffic`: minimal (each tensor written once, read once per consumer) and tiled (what the engine moves at tile
+fidelity, GEMM re-reads included), with their ratio, the re-read factor; --scope dsq counts q0..q3 traffic only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ def register(subparsers) -> None:
     p.add_argument("--timeline", metavar="[POLICY=]FILE", action="append", default=[],
                    help="a timeline (.json/.csv) recorded by a training run, averaged over instead of POLICY's "
                         "schedule; without POLICY= it applies to the one time-adaptive policy listed (repeatable)")
+    p.add_argument("--scope", choices=("step", "dsq"), default="step",
+                   help="traffic counted for the printed reductions: the whole step, or q0..q3 only (published DSQ "
+                        "figures often count only those); --json gives both")
+    p.add_argument("--no-tiled", dest="tiled", action="store_false",
+                   help="skip the engine's tiled traffic (minimal traffic and roofline only: instant)")
     add_json_arg(p)
     p.set_defaults(func=run)
 
@@ -52,23 +59,31 @@ def run(args: argparse.Namespace) -> int:
     from hwmodels.machine import get_machine
     from sim.commands.common import load_workload
     from sim.policy import get_policy
-    from sim.roofline import COMPARE_COLUMNS, compare
+    from sim.roofline import COMPARE_COLUMNS, compare_traffic
 
     policies = [get_policy(n) for n in split_list(args.policies)]
     timelines = _timelines(args.timeline, policies)
     trace = load_workload(args)
     machine = get_machine(args.hw)
-    df = compare(trace, machine, policies, total_steps=args.total_steps, timelines=timelines)
+    df, breakdown = compare_traffic(trace, machine, policies, total_steps=args.total_steps, timelines=timelines,
+                                    tiled=args.tiled)
     if args.json:
         rows = df[COMPARE_COLUMNS].to_dict(orient="records")
-        print_json({"workload": trace.workload, "hw": machine.name, "rows": rows})
+        print_json({"workload": trace.workload, "hw": machine.name, "rows": rows,
+                    "breakdown": breakdown.to_dict(orient="records")})
         return 0
+    dsq = "_dsq" if args.scope == "dsq" else ""
+    scope = "q0..q3 traffic only" if dsq else "the whole step's traffic"
     print(f"{trace.workload} on {machine.name}: per-step averages over each policy's timeline (configs: distinct "
-          f"configurations averaged), speedup relative to {df['policy'].iloc[0]}")
+          f"configurations averaged); speedup and traffic reductions relative to {df['policy'].iloc[0]}, "
+          f"reductions over {scope}; DRAM MB minimal / tiled (engine, tile fidelity), re-read = tiled / minimal")
     width = max(len("policy"), *(len(str(p)) for p in df["policy"]))
-    print(f"{'policy':<{width}} {'MACs':>10} {'bit-ops':>10} {'DRAM MB':>10} {'time ms':>10} {'speedup':>8} "
-          f"{'configs':>7}")
-    for r in df.itertuples(index=False):
-        print(f"{r.policy:<{width}} {r.macs:>10.4g} {r.arith_bitops:>10.4g} {r.dram_bytes / 1e6:>10.4g} "
-              f"{r.time_lower_bound_s * 1e3:>10.4g} {r.speedup:>7.3g}x {r.configs:>7}")
+    print(f"{'policy':<{width}} {'MACs':>10} {'bit-ops':>10} {'min MB':>10} {'tiled MB':>10} {'re-read':>7} "
+          f"{'time ms':>10} {'speedup':>8} {'min red.':>8} {'tiled red.':>10} {'configs':>7}")
+    for r in df.to_dict("records"):
+        print(f"{r['policy']:<{width}} {r['macs']:>10.4g} {r['arith_bitops']:>10.4g} "
+              f"{r['dram_bytes' + dsq] / 1e6:>10.4g} {r['dram_bytes' + dsq + '_tiled'] / 1e6:>10.4g} "
+              f"{r['reread_factor']:>7.3g} {r['time_lower_bound_s'] * 1e3:>10.4g} {r['speedup']:>7.3g}x "
+              f"{r['traffic_reduction' + dsq]:>7.3g}x {r['traffic_reduction' + dsq + '_tiled']:>9.3g}x "
+              f"{r['configs']:>7}")
     return 0

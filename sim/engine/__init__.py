@@ -39,11 +39,14 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
         from sim.engine.machine_view import MachineView
         from sim.engine.plan import plan_trace
         from sim.engine.replay import run_replay
+        from sim.storage import resolve
 
         wall0 = time.perf_counter()
         mv = MachineView(machine)
-        plans = plan_trace(trace, config, mv, options.max_steps)
-        result = run_replay(trace, mv, config, plans, fidelity, options, machine.dram, count(trace, config))
+        storage = resolve(trace, config)  # the step as this configuration stores it (sim.storage)
+        plans = plan_trace(trace, config, mv, options.max_steps, storage)
+        result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram,
+                            count(trace, config, storage))
         result.wall_s = time.perf_counter() - wall0  # planning included
     if key is not None:
         cache.put(key, result)

@@ -2,8 +2,11 @@
 
 A step is one SRAM-sized tile (GEMM) or chunk (vector op), or a group of consecutive identical-enough tiles merged
 into one step of summed bytes and cycles when an op has more than `max_steps` tiles (so wall time grows with
-ops x steps, never with cycles). Every operand access moves the tensor at the packed size of its format, rounded up
-to whole bytes (`sim.counting.access_bytes`, as the counting counts it); GEMM re-reads from tiling multiply it.
+ops x steps, never with cycles). Plans are made for the step as `sim.storage.resolve` stores it: every access
+moves the tensor at the packed size of its one stored format, rounded up to whole bytes
+(`sim.counting.access_bytes`, as the counting counts it); GEMM re-reads from tiling multiply it. A GEMM multiplies
+at its operands' compute formats (their DSQ points) and tiles its SRAM by their stored sizes (the DMA brings
+stored bytes; conversion happens as a tile enters the array).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import lru_cache
 from sim.counting import GEMM_KINDS, OTHER_POINT, access_bytes
 from sim.engine.machine_view import MachineView
 from sim.engine.tiling import GemmTiling, edge_counts, plan_gemm, split_total
+from sim.storage import Storage, resolve
 
 ADDRESS_ALIGN_BYTES = 1 << 16  # tensors start on 64 KiB boundaries so they begin at a row/channel boundary
 
@@ -64,14 +68,14 @@ class OpPlan:
     deps: tuple[int, ...] = field(default=())
 
 
-def allocate(trace, config) -> dict[str, int]:
-    """A base address for each tensor: a bump allocator over the largest size the tensor is accessed at."""
+def allocate(storage: Storage) -> dict[str, int]:
+    """A base address for each accessed tensor of a resolved step: a bump allocator over their stored sizes."""
+    trace = storage.trace
     sizes: dict[str, int] = {}
     for op in trace.ops:
         for o in (*op.inputs, *op.outputs):
-            t = trace.tensors[o.tensor]
-            b = access_bytes(t.elements, config.format_at(o.point, t.role))  # whole tensor: room for any access
-            sizes[o.tensor] = max(sizes.get(o.tensor, 0), b)
+            if o.tensor not in sizes:  # the whole tensor: room for any access
+                sizes[o.tensor] = access_bytes(trace.tensors[o.tensor].elements, storage.formats[o.tensor])
     bases, addr = {}, 0
     for name in sorted(sizes):  # sorted: addresses do not depend on dict order
         bases[name] = addr
@@ -79,17 +83,17 @@ def allocate(trace, config) -> dict[str, int]:
     return bases
 
 
-def _access(trace, config, operand, is_write: bool, bases: dict[str, int], reads: int = 1) -> Access:
-    t = trace.tensors[operand.tensor]
-    fmt = _format(config, operand.point, t.role)
-    size = access_bytes(trace.access_elements(operand), fmt)
+def _access(storage: Storage, operand, is_write: bool, bases: dict[str, int], reads: int = 1) -> Access:
+    t = storage.trace.tensors[operand.tensor]
+    fmt = storage.formats[t.name]
+    size = access_bytes(storage.trace.access_elements(operand), fmt)
     return Access(t.name, t.role, operand.point or OTHER_POINT, fmt.name, is_write, bases[t.name], size,
                   size * reads)
 
 
 @lru_cache(maxsize=4096)
-def _format(config, point, role):
-    return config.format_at(point, role)
+def _compute_bits(config, point, role) -> int:
+    return int(config.format_at(point, role).mult_bits)
 
 
 def _transfers(accesses: list[Access], which: list[int], weights: list[float]) -> list[list[Transfer]]:
@@ -114,11 +118,11 @@ def _group_weights(total_tiles: int, max_steps: int) -> list[int]:
     return split_total(total_tiles, [1.0] * max_steps)
 
 
-def plan_op(trace, index: int, config, mv: MachineView, bases: dict[str, int], max_steps: int) -> OpPlan:
-    op = trace.ops[index]
+def plan_op(storage: Storage, index: int, config, mv: MachineView, bases: dict[str, int], max_steps: int) -> OpPlan:
+    op = storage.trace.ops[index]
     if op.kind in GEMM_KINDS and op.gemm is not None and op.macs > 0 and len(op.inputs) >= 2:
-        return _plan_gemm_op(trace, index, config, mv, bases, max_steps)
-    return _plan_vector_op(trace, index, config, mv, bases, max_steps)
+        return _plan_gemm_op(storage, index, config, mv, bases, max_steps)
+    return _plan_vector_op(storage, index, mv, bases, max_steps)
 
 
 def _fold_batch(trace, op) -> tuple[int, int, int, int]:
@@ -135,18 +139,19 @@ def _fold_batch(trace, op) -> tuple[int, int, int, int]:
     return batch, m, k, n
 
 
-def _plan_gemm_op(trace, index, config, mv: MachineView, bases, max_steps) -> OpPlan:
+def _plan_gemm_op(storage: Storage, index, config, mv: MachineView, bases, max_steps) -> OpPlan:
+    trace = storage.trace
     op = trace.ops[index]
     batch, m, k, n = _fold_batch(trace, op)
-    ta, tb = (trace.tensors[o.tensor] for o in op.inputs[:2])
-    fa, fb = _format(config, op.inputs[0].point, ta.role), _format(config, op.inputs[1].point, tb.role)
+    (a, ta), (b, tb) = ((o, trace.tensors[o.tensor]) for o in op.inputs[:2])
+    fa, fb = storage.formats[ta.name], storage.formats[tb.name]
     tiling = plan_gemm(m, k, n, fa.bits_per_element, fb.bits_per_element, mv.gemm_buffers_bytes,
                        mv.granule_m, mv.granule_k, mv.granule_n, batch)
-    accesses = [_access(trace, config, op.inputs[0], False, bases, tiling.a_reads),
-                _access(trace, config, op.inputs[1], False, bases, tiling.b_reads)]
-    accesses += [_access(trace, config, o, False, bases) for o in op.inputs[2:]]
-    accesses += [_access(trace, config, o, True, bases) for o in op.outputs]
-    bits = (int(fa.mult_bits), int(fb.mult_bits))
+    accesses = [_access(storage, op.inputs[0], False, bases, tiling.a_reads),
+                _access(storage, op.inputs[1], False, bases, tiling.b_reads)]
+    accesses += [_access(storage, o, False, bases) for o in op.inputs[2:]]
+    accesses += [_access(storage, o, True, bases) for o in op.outputs]
+    bits = (_compute_bits(config, a.point, ta.role), _compute_bits(config, b.point, tb.role))
 
     # compute: every distinct tile shape costs what the machine's array model says
     # compute: on an array every distinct tile shape costs what the array model says; a throughput (GPU-like)
@@ -231,10 +236,11 @@ def op_elements(trace, op) -> int:
     return max((int(trace.access_elements(o)) for o in (*op.inputs, *op.outputs)), default=0)
 
 
-def _plan_vector_op(trace, index, config, mv: MachineView, bases, max_steps) -> OpPlan:
+def _plan_vector_op(storage: Storage, index, mv: MachineView, bases, max_steps) -> OpPlan:
+    trace = storage.trace
     op = trace.ops[index]
-    accesses = [_access(trace, config, o, False, bases) for o in op.inputs]
-    accesses += [_access(trace, config, o, True, bases) for o in op.outputs]
+    accesses = [_access(storage, o, False, bases) for o in op.inputs]
+    accesses += [_access(storage, o, True, bases) for o in op.outputs]
     elements = op_elements(trace, op)
     total_cycles = mv.vector_cycles(op.kind, elements) if elements else 0
     io_bytes = sum(a.total_bytes for a in accesses)
@@ -249,13 +255,16 @@ def _plan_vector_op(trace, index, config, mv: MachineView, bases, max_steps) -> 
     return OpPlan(index, op.name, op.kind, op.phase, op.layer, "vector", accesses, steps, total_cycles, chunks)
 
 
-def plan_trace(trace, config, mv: MachineView, max_steps: int) -> list[OpPlan]:
-    """Plans for every op of the trace, with their dependencies."""
-    bases = allocate(trace, config)
+def plan_trace(trace, config, mv: MachineView, max_steps: int, storage: Storage | None = None) -> list[OpPlan]:
+    """Plans for every op of the trace as `config` stores it (`storage`, resolved here when not given), with their
+    dependencies."""
+    storage = storage if storage is not None else resolve(trace, config)
+    trace = storage.trace
+    bases = allocate(storage)
     deps = trace.dependencies()
     plans = []
     for i in range(len(trace.ops)):
-        p = plan_op(trace, i, config, mv, bases, max_steps)
+        p = plan_op(storage, i, config, mv, bases, max_steps)
         p.deps = tuple(deps[i])
         plans.append(p)
     return plans

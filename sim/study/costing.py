@@ -85,10 +85,27 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
         raise ValueError("the precision timeline is empty")
     results = [(c, f / total, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
                for c, f in merged.items()]
+    minimal = {c: _minimal_traffic(trace, c) for c in merged}
     rows = [{"config": c.label, "fraction": f, **{k: getattr(r, k) for k in ADDITIVE},
-             "compute_busy": r.compute_busy, "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
+             "min_dram_bytes": minimal[c]["min_dram_bytes"], "compute_busy": r.compute_busy,
+             "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
     figures = step_figures((f, r) for _, f, r in results)
+    for c, f, _ in results:  # minimal traffic (sim.traffic), beside the engine's tiled bytes
+        for k, v in minimal[c].items():
+            figures[k] = figures.get(k, 0.0) + f * v
     return TimelineCost(figures=figures, configs=pd.DataFrame(rows), results=results)
+
+
+def _minimal_traffic(trace, config: PrecisionConfig) -> dict[str, float]:
+    """Minimal DRAM traffic of one step (`sim.counting`): `min_dram_bytes`, `min_bytes_point_<q>`,
+    `min_bytes_role_<role>`."""
+    from sim.counting import count
+
+    c = count(trace, config)
+    out = {"min_dram_bytes": float(c.dram_bytes)}
+    out.update({f"min_bytes_point_{k}": float(v) for k, v in c.bytes_by_point.items()})
+    out.update({f"min_bytes_role_{k}": float(v) for k, v in c.bytes_by_role.items()})
+    return out
 
 
 def _simulate_into(trace, machine, config, fidelity: str, cache_dir: str) -> None:

@@ -20,14 +20,21 @@ def timeline_frame(policy: str, timeline) -> pd.DataFrame:
 
 
 def traffic_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """Total DRAM bytes per policy, by tensor role and by DSQ point (`other`: outside q0..q3)."""
+    """Total DRAM bytes per policy, by tensor role and by DSQ point (`other`: outside q0..q3), in both views of
+    `sim.traffic`: `dram_bytes` as the engine moves them (tiled), `minimal_bytes`, and their `reread_factor`."""
+    from sim.traffic import reread_factor
+
     rows = []
     for rec in summary.to_dict("records"):
         for col, value in rec.items():
             for prefix, by in ((ROLE_PREFIX, "role"), (POINT_PREFIX, "point")):
                 if col.startswith(prefix) and pd.notna(value):
-                    rows.append({"policy": rec["policy"], "by": by, "key": col[len(prefix):], "dram_bytes": value})
-    return pd.DataFrame(rows, columns=["policy", "by", "key", "dram_bytes"])
+                    key = col[len(prefix):]
+                    lo = rec.get(f"min_{col}", 0.0)
+                    lo = 0.0 if pd.isna(lo) else float(lo)
+                    rows.append({"policy": rec["policy"], "by": by, "key": key, "dram_bytes": value,
+                                 "minimal_bytes": lo, "reread_factor": reread_factor(value, lo)})
+    return pd.DataFrame(rows, columns=["policy", "by", "key", "dram_bytes", "minimal_bytes", "reread_factor"])
 
 
 def busy_frame(summary: pd.DataFrame, phase_spans: dict[str, dict[str, float]]) -> pd.DataFrame:

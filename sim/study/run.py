@@ -289,17 +289,27 @@ def _resolve(cfg: StudyConfig):
 def _is_additive(key: str) -> bool:
     from sim.study.costing import ADDITIVE
 
-    return key in ADDITIVE or key.startswith(("bytes_", "busy_", "stall_"))
+    return key in ADDITIVE or key.startswith(("bytes_", "busy_", "stall_", "min_"))
 
 
 def _with_ratios(summary: pd.DataFrame) -> pd.DataFrame:
     """Speedup and reductions of each policy against the first one (ratios: > 1 means better)."""
+    from sim.precision import DSQ_POINTS
+
+    # both traffic views (sim.traffic): tiled (the engine, `dram_bytes`) and minimal; whole step and q0..q3 only
+    summary["dram_bytes_minimal"] = summary["min_dram_bytes"]
+    summary["reread_factor"] = summary["dram_bytes"] / summary["dram_bytes_minimal"]
+    for view, prefix in (("", "bytes_point_"), ("_minimal", "min_bytes_point_")):
+        cols = [f"{prefix}{q}" for q in DSQ_POINTS if f"{prefix}{q}" in summary]
+        summary[f"dram_bytes_dsq{view}"] = summary[cols].sum(axis=1)
     first = summary.iloc[0]
     summary["speedup"] = first["time_s"] / summary["time_s"]
-    summary["traffic_reduction"] = first["dram_bytes"] / summary["dram_bytes"]
     summary["bitops_reduction"] = first["arith_bitops"] / summary["arith_bitops"]
-    lead = ["policy", "steps", "time_s", "speedup", "dram_bytes", "traffic_reduction", "arith_bitops",
-            "bitops_reduction"]
+    for col in ("dram_bytes", "dram_bytes_minimal", "dram_bytes_dsq", "dram_bytes_dsq_minimal"):
+        summary[col.replace("dram_bytes", "traffic_reduction")] = first[col] / summary[col]
+    lead = ["policy", "steps", "time_s", "speedup", "dram_bytes", "dram_bytes_minimal", "reread_factor",
+            "traffic_reduction", "traffic_reduction_minimal", "traffic_reduction_dsq", "traffic_reduction_dsq_minimal",
+            "arith_bitops", "bitops_reduction"]
     return _lead(summary, lead)
 
 
