@@ -25,7 +25,11 @@ ROLE_FIELDS = {
 @dataclass(frozen=True)
 class PrecisionConfig:
     """Format names at q0 (forward GEMM operands), q1 (stash), q2 (backward GEMM operands), q3 (gradients written),
-    plus ``activation`` (other activations; None means q0), ``master`` weights and ``optimizer`` moments.
+    plus ``activation`` (the stored format of activations outside q0..q3: GEMM outputs read by softmax, GELU or a
+    residual add, the residual stream), ``master`` weights and ``optimizer`` moments.
+
+    ``activation`` is a field like the others: policy files and presets give it, labels show it. Left out
+    (``None``), it is q0's format, the convention of a configuration that names only q0..q3.
 
     Names are canonicalised on construction (``"fp8"`` -> ``"fp8_e4m3"``, ``activation=None`` -> q0), so equal
     configurations compare and hash equal; unknown names raise ValueError.
@@ -72,10 +76,11 @@ class PrecisionConfig:
 
     @property
     def label(self) -> str:
-        """Short name: "bf16" when uniform, else "q0=bfp8/q1=bfp4/q2=bfp8/q3=bfp16" (+ non-default extras)."""
+        """Short name: "bf16" when uniform, else "q0=bfp8/q1=bfp4/q2=bfp8/q3=bfp16/act=bfp8" (+ non-fp32 master and
+        optimizer)."""
         uniform = len(set(self.points)) == 1 and self.activation == self.q0
         parts = [self.q0] if uniform else [f"{p}={v}" for p, v in zip(DSQ_POINTS, self.points, strict=True)]
-        if not uniform and self.activation != self.q0:
+        if not uniform:
             parts.append(f"act={self.activation}")
         if self.master != "fp32":
             parts.append(f"master={self.master}")

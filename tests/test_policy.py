@@ -206,3 +206,18 @@ def test_cli_reports_bad_policy_in_one_line(tmp_path) -> None:
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_activation_format_is_explicit_in_presets_and_policy_files(tmp_path):
+    from sim.policy import describe_configs, list_policies
+
+    dsq = get_policy("dsq")
+    assert [s.activation for s in dsq.stages] == ["bfp4", "bfp6", "bfp8"]  # given in presets.toml, not inferred
+    listed = dict(list_policies())
+    assert "q0/q1/q2/q3/act: bfp4/bfp3/bfp4/bfp8/bfp4 ->" in listed["dsq"]
+    assert describe_configs(get_policy("bf16")) == "q0/q1/q2/q3/act: bf16/bf16/bf16/bf16/bf16"
+    f = tmp_path / "p.toml"
+    f.write_text('kind = "dsq"\nstages = [{ q0 = "bfp4", q1 = "bfp3", q2 = "bfp4", q3 = "bfp8", activation = "bf16" },'
+                 '\n  { q0 = "bfp8", q1 = "bfp6", q2 = "bfp8", q3 = "bfp16", activation = "bf16" }]\n')
+    p = get_policy(str(f))
+    assert p.config_at(0, 10).activation == "bf16" and p.config_at(0, 10).label.endswith("/act=bf16")

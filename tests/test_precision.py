@@ -19,7 +19,7 @@ def test_uniform_label_and_canonical_equality() -> None:
 
 def test_mixed_label_lists_points_and_non_defaults() -> None:
     c = PrecisionConfig("bfp8", "bfp4", "bfp8", "bfp16")
-    assert c.label == "q0=bfp8/q1=bfp4/q2=bfp8/q3=bfp16"
+    assert c.label == "q0=bfp8/q1=bfp4/q2=bfp8/q3=bfp16/act=bfp8"  # activations: q0's format unless given
     d = PrecisionConfig("bfp8", "bfp4", "bfp8", "bfp16", activation="bf16", master="bf16", optimizer="fp16")
     assert d.label == "q0=bfp8/q1=bfp4/q2=bfp8/q3=bfp16/act=bf16/master=bf16/opt=fp16"
     u = PrecisionConfig.uniform("bfp8")

@@ -83,7 +83,7 @@ def test_lower_bound_at_least_whole_step_roofline(bw, fmt):
 def test_speedups_consistent():
     trace, m = linear_trace(), ToyMachine()
     results = {f: roofline(trace, m, PrecisionConfig.uniform(f)) for f in ("fp32", "bf16", "bfp4")}
-    df = compare(trace, m, [PrecisionConfig.uniform(f) for f in results])
+    df = compare(trace, m, [PrecisionConfig.uniform(f) for f in results], tiled=False)  # a toy: no engine
     assert df["speedup"].iloc[0] == 1.0
     for row in df.itertuples():
         assert row.speedup == pytest.approx(results["fp32"].time_lower_bound_s / row.time_lower_bound_s)
@@ -106,7 +106,7 @@ class TwoStagePolicy:
 def test_compare_averages_over_timeline():
     trace, m = linear_trace(), ToyMachine()
     lo, hi = (roofline(trace, m, PrecisionConfig.uniform(f)) for f in ("bfp4", "bf16"))
-    df = compare(trace, m, [PrecisionConfig.uniform("fp32"), TwoStagePolicy()]).set_index("policy")
+    df = compare(trace, m, [PrecisionConfig.uniform("fp32"), TwoStagePolicy()], tiled=False).set_index("policy")
     avg = df.loc["two_stage"]
     assert avg.time_lower_bound_s == pytest.approx(0.25 * lo.time_lower_bound_s + 0.75 * hi.time_lower_bound_s)
     assert avg.dram_bytes == pytest.approx(0.25 * lo.counts.dram_bytes + 0.75 * hi.counts.dram_bytes)

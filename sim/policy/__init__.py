@@ -27,7 +27,8 @@ from sim.precision import DSQ_POINTS, PrecisionConfig
 
 __all__ = [
     "Policy", "FixedPolicy", "SchedulePolicy", "LossTriggeredPolicy", "CyclicPolicy", "Timeline",
-    "get_policy", "list_policies", "policy_from_dict", "load_policy_file", "check_monotone", "KINDS",
+    "get_policy", "list_policies", "describe_configs", "policy_from_dict", "load_policy_file", "check_monotone",
+    "KINDS",
 ]
 
 KINDS = ("fixed", "dsq", "dsq-loss", "cyclic")
@@ -136,8 +137,21 @@ def get_policy(name_or_path: str | Policy) -> Policy:
     return FixedPolicy(fmt.name, PrecisionConfig.uniform(fmt))
 
 
+def describe_configs(policy: Policy, total_steps: int = 1000) -> str:
+    """The configurations a policy runs through, every field shown: "q0/q1/q2/q3/act: a/b/c/d/e -> ..."."""
+    seen: list[PrecisionConfig] = []
+    for config, _ in policy.timeline(total_steps):
+        if config not in seen:
+            seen.append(config)
+    extras = {f"{k}={v}" for c in seen for k, v in (("master", c.master), ("opt", c.optimizer)) if v != "fp32"}
+    body = " -> ".join("/".join((*c.points, c.activation)) for c in seen[:4]) + (" -> ..." if len(seen) > 4 else "")
+    return f"q0/q1/q2/q3/act: {body}" + (f" ({', '.join(sorted(extras))})" if extras else "")
+
+
 def list_policies() -> list[tuple[str, str]]:
-    """(name, one-line description) of the built-in policies, for `dsqsim presets`."""
+    """(name, one-line description) of the built-in policies, for `dsqsim presets`; each description ends with the
+    configurations the policy runs through, activation format included."""
     fixed = [(f, f"fixed: {f} at q0..q3 and activations for the whole run") for f in _FIXED_LISTED]
-    presets = [(name, d.get("description", d["kind"])) for name, d in _presets().items()]
+    presets = [(name, f"{d.get('description', d['kind'])} [{describe_configs(policy_from_dict(d, name))}]")
+               for name, d in _presets().items()]
     return [*fixed, *presets, ("<format>", "fixed: any number format name (see formats), e.g. bfp6_b32")]
