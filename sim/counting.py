@@ -130,18 +130,27 @@ def count(trace, config: PrecisionConfig, storage: Storage | None = None) -> Cou
         col = by_pt[p] if p in by_pt.columns else pd.Series(dtype="int64")
         ops[f"bytes_{p}"] = col.reindex(range(n_ops), fill_value=0).to_numpy().astype("int64")
 
-    role_sums = acc.groupby("role")["bytes"].sum()
-    point_sums = acc.groupby("point")["bytes"].sum()
+    # Totals are exact Python integers, summed from the access and op records (no fixed-width overflow).
+    by_role: dict[str, int] = {}
+    by_point = dict.fromkeys((*DSQ_POINTS, OTHER_POINT), 0)
+    read = write = 0
+    for a in accesses:
+        by_role[a.role] = by_role.get(a.role, 0) + a.bytes
+        by_point[a.point or OTHER_POINT] += a.bytes
+        if a.direction == "read":
+            read += a.bytes
+        else:
+            write += a.bytes
     return Counts(
         config_label=config.label,
-        macs=int(ops["macs"].sum()),
-        flops=int(ops["flops"].sum()),
-        arith_bitops=int(ops["arith_bitops"].sum()),
-        dram_bytes=int(acc["bytes"].sum()),
-        read_bytes=int(ops["read_bytes"].sum()),
-        write_bytes=int(ops["write_bytes"].sum()),
-        bytes_by_role={str(r): int(v) for r, v in role_sums.items()},
-        bytes_by_point={p: int(point_sums.get(p, 0)) for p in (*DSQ_POINTS, OTHER_POINT)},
+        macs=sum(r["macs"] for r in rows),
+        flops=sum(r["flops"] for r in rows),
+        arith_bitops=sum(r["arith_bitops"] for r in rows),
+        dram_bytes=read + write,
+        read_bytes=read,
+        write_bytes=write,
+        bytes_by_role=dict(sorted(by_role.items())),
+        bytes_by_point=by_point,
         ops=ops,
         accesses=acc,
     )
