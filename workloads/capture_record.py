@@ -57,6 +57,7 @@ class Recorder(TorchDispatchMode):
         self.unmapped: Counter[str] = Counter()
         self._current: dict[int, str] = {}  # storage id -> current version's tensor name
         self._versions: Counter[str] = Counter()
+        self._base: dict[str, str] = {}     # tensor name -> the name of its storage's first version
         self._names: Counter[str] = Counter()
         self._keep: list[object] = []       # storages held so their ids are never reused during the step
 
@@ -69,8 +70,10 @@ class Recorder(TorchDispatchMode):
         return key
 
     def _new(self, base: str, shape: tuple[int, ...], role: str, producer: int | None) -> str:
+        """A fresh tensor name: `base`, or `base.vN` for the N-th version of a storage written in place."""
         self._versions[base] += 1
-        name = base if self._versions[base] == 1 else f"{base}#{self._versions[base]}"
+        name = base if self._versions[base] == 1 else f"{base}.v{self._versions[base]}"
+        self._base[name] = base
         self.tensors[name] = RawTensor(name, tuple(int(s) for s in shape) or (1,), role, producer)
         return name
 
@@ -120,7 +123,9 @@ class Recorder(TorchDispatchMode):
         role = "activation" if self.phase == "forward" else "activation_grad"
         if aten in FACTORY_OPS:  # a value made from sizes: a source, like a step input
             for t in outs:
-                self._current[self._key(t)] = self._new(f"{self.phase[0]}.{aten}", tuple(t.shape), "activation", None)
+                key = self._key(t)
+                base = self._base[self._current[key]] if key in self._current else f"{self.phase[0]}.{aten}"
+                self._current[key] = self._new(base, tuple(t.shape), "activation", None)
             return
         in_keys = {self._key(t) for t in ins}
         new_outs = [t for t in outs if t.numel() and (self._key(t) not in in_keys or self._key(t) in mutated)]
@@ -150,8 +155,13 @@ class Recorder(TorchDispatchMode):
         outputs = []
         index = len(self.ops)
         for i, t in enumerate(new_outs):
-            base = op_name if len(new_outs) == 1 else f"{op_name}.{i}"
-            outputs.append(self._new(base, tuple(t.shape), role, index))
+            key = self._key(t)
+            if key in mutated and key in self._current:  # in place: the next version of the same storage
+                old = self.tensors[self._current[key]]
+                outputs.append(self._new(self._base[old.name], old.shape, role, index))
+            else:
+                base = op_name if len(new_outs) == 1 else f"{op_name}.{i}"
+                outputs.append(self._new(base, tuple(t.shape), role, index))
             self._current[self._key(t)] = outputs[-1]
         if not inputs:  # e.g. a copy into a fresh buffer from a constant: a source after all
             for name in outputs:
