@@ -178,6 +178,27 @@ def test_unmapped_ops_warn_and_stay_in_the_trace():
     assert trace.spec["unmapped_ops"] == {"convolution": 1, "convolution_backward": 1}
 
 
+def test_broadcast_and_shared_gradients_are_written_out():
+    """w.sum()'s gradient is a broadcast of a constant, and two such parameters would share it: each parameter still
+    gets a gradient tensor of its own shape, written in backward, for its Adam op."""
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+            self.a = nn.Parameter(torch.zeros(3, 5))
+            self.b = nn.Parameter(torch.zeros(7))
+
+        def forward(self, x):
+            return self.lin(x).sum() + self.a.sum() + self.b.sum()
+
+    with torch.device("meta"):
+        model, x = Model(), torch.randn(2, 4)
+    trace = capture_trace(model, (x,))
+    grads = {op.inputs[0].tensor: trace.tensors[op.inputs[1].tensor] for op in trace.ops if op.kind == "optimizer"}
+    assert grads["a"].shape == (3, 5) and grads["b"].shape == (7,)
+    assert trace.param_count == 4 * 4 + 4 + 15 + 7
+
+
 def test_model_on_cpu_is_left_untouched():
     torch.manual_seed(0)
     model = MLP()

@@ -98,7 +98,13 @@ def capture_trace(model: Any, inputs: Sequence[Any], name: str | None = None, ba
             unused.append(n)
             continue
         grad_name = rec.name_of(g)
-        assert grad_name is not None and rec.tensors[grad_name].producer is not None, f"gradient of {n} not recorded"
+        if grad_name is None:
+            grad_name = rec.source(g, "const", "activation")
+        grad = rec.tensors[grad_name]
+        if grad.producer is None or grad.elements != g.numel() or grad_name in weight_grads.values():
+            # a broadcast view or a value made from sizes (e.g. the gradient of w.sum()): written out whole, as
+            # autograd's AccumulateGrad copies it into .grad
+            grad_name = rec.materialise(grad_name, tuple(g.shape), f"{n}.grad")
         weight_grads[rec.name_of(trained[n])] = grad_name
     if unused:
         warnings.warn(f"capture: {len(unused)} parameters get no gradient and are left out of the trace: "

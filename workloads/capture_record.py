@@ -7,6 +7,7 @@ mutates. Saved-tensor hooks report which forward values autograd keeps for backw
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ class RawTensor:
     shape: tuple[int, ...]
     role: str                  # weight | activation (forward values, step inputs, constants) | activation_grad
     producer: int | None       # index of the recorded op that wrote this version; None for sources
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
 
 
 @dataclass
@@ -85,6 +90,12 @@ class Recorder(TorchDispatchMode):
             whole = t.numel() == storage_elements  # else a view: the tensor is its whole storage
             self._current[key] = self._new(name, tuple(t.shape) if whole else (storage_elements,), role, None)
         return self._current[key]
+
+    def materialise(self, source: str, shape: tuple[int, ...], base: str) -> str:
+        """A backward copy of `source` into a fresh gradient tensor of `shape` (expanding a broadcast value)."""
+        name = self._new(base, shape, "activation_grad", len(self.ops))
+        self.ops.append(RawOp(base, "clone", "elementwise", "backward", None, [(source, None)], [name], 0))
+        return name
 
     def name_of(self, t: torch.Tensor) -> str | None:
         return self._current.get(self._key(t))
@@ -187,7 +198,7 @@ class Recorder(TorchDispatchMode):
         if aten == "embedding" and len(ins) >= 2:
             table, ids = ins[0], ins[1]
             rows = min(ids.numel(), table.shape[0])
-            seen[self._input(table)] = rows * table[0].numel()
+            seen[self._input(table)] = rows * math.prod(table.shape[1:])
         return list(seen.items())
 
 
