@@ -117,7 +117,10 @@ def capture_trace(model: Any, inputs: Sequence[Any], name: str | None = None, ba
             "unmapped_ops": dict(rec.unmapped)}
     trace = assemble(name or type(model).__name__, spec, batch, seq_len, rec.tensors, rec.ops, rec.saved,
                      weight_grads)
-    trace.validate()
+    try:
+        trace.validate()
+    except ValueError as exc:  # the model was fine; the mapping broke a trace rule
+        raise RuntimeError(f"capture produced an invalid trace (a dsqsim bug, please report): {exc}") from None
     return trace
 
 
