@@ -274,37 +274,43 @@ def test_hugging_face_gpt2_matches_the_preset():
 
 
 def hugging_face_models():
+    """(model class, config, how its forward is called): the keyword arguments each family needs on the meta
+    device (docs/capture.md)."""
     transformers = pytest.importorskip("transformers")
     llama = transformers.LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=172, num_hidden_layers=2,
                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
                                      use_cache=False)
     bert = transformers.BertConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                    intermediate_size=256, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    for config in (llama, bert):
+    t5 = transformers.T5Config(vocab_size=512, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                               use_cache=False, dropout_rate=0.0)
+    for config in (llama, bert, t5):
         config._attn_implementation = "eager"
-    return {"llama": (transformers.LlamaForCausalLM, llama, True), "bert": (transformers.BertForMaskedLM, bert, False)}
+    return {
+        "llama": (transformers.LlamaForCausalLM, llama, lambda ids: {"attention_mask": torch.ones_like(ids)}),
+        "bert": (transformers.BertForMaskedLM, bert, lambda ids: {}),
+        "t5": (transformers.T5ForConditionalGeneration, t5, lambda ids: {"decoder_input_ids": ids}),
+    }
 
 
-@pytest.mark.parametrize("arch", ["llama", "bert"])
+@pytest.mark.parametrize("arch", ["llama", "bert", "t5"])
 def test_hugging_face_models_capture_fully(arch):
-    """RMSNorm, SwiGLU, rotary positions, grouped-query attention (LLaMA); post-norm, MLM head (BERT): every op
-    mapped, parameters exact, MACs equal to FlopCounterMode's."""
+    """RMSNorm, SwiGLU, rotary positions, grouped-query attention (LLaMA); post-norm, MLM head (BERT); encoder-
+    decoder with relative position bias (T5): every op mapped, parameters exact, MACs equal FlopCounterMode's."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    cls, config, with_mask = hugging_face_models()[arch]
+    cls, config, extra = hugging_face_models()[arch]
 
     class LM(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.lm = cls(config)
 
-        def forward(self, ids, *mask):
-            # decoders need an explicit mask on the meta device (docs/capture.md); BERT builds its own
-            return self.lm(input_ids=ids, attention_mask=mask[0] if mask else None, labels=ids).loss
+        def forward(self, ids):
+            return self.lm(input_ids=ids, labels=ids, **extra(ids)).loss
 
     with torch.device("meta"):
-        model, ids = LM(), torch.randint(0, 512, (2, 32))
-        inputs = (ids, torch.ones(2, 32, dtype=torch.long)) if with_mask else (ids,)
+        model, inputs = LM(), (torch.randint(0, 512, (2, 32)),)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         trace = capture_trace(model, inputs)
