@@ -34,12 +34,16 @@ def build_trace(spec: ModelSpec | str, batch: int | None = None, seq_len: int | 
 
 
 def resolve_workload(source: str, batch: int | None = None, seq_len: int | None = None) -> Trace:
-    """A preset name, a trace .json, a Hugging Face config.json (or a directory holding one), or a dsqsim model
-    spec (.toml or .json with ModelSpec fields)."""
+    """A preset name, a trace .json, a Hugging Face config.json (or a directory holding one), a dsqsim model
+    spec (.toml or .json with ModelSpec fields), or `path/to/file.py:FUNCTION` (a PyTorch capture)."""
     _check_size("batch", batch)
     _check_size("seq_len", seq_len)
     if not isinstance(source, str) or not source:
         raise ValueError("workload must be a preset name or a file path")
+    from workloads.capture import capture_from_file, split_capture_source
+
+    if split_capture_source(source):
+        return capture_from_file(source, batch, seq_len)
     if not os.path.exists(source):
         if source.endswith((".json", ".toml")) or os.sep in source:
             raise OSError(f"workload file not found: {source}")

@@ -32,10 +32,14 @@ def positive_float(text: str) -> float:
 def add_workload_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument(
         "--workload", required=required, metavar="W",
-        help="preset name (see `dsqsim presets`), a trace .json file, or a Hugging Face config.json path",
+        help="preset name (see `dsqsim presets`), a trace .json file, a Hugging Face config.json path, or "
+             "path/to/model.py:FUNCTION, a PyTorch model captured on the meta device (needs dsqsim[torch]; "
+             "docs/capture.md)",
     )
-    parser.add_argument("--batch", type=positive_int, default=None, help="override the batch size (sequences)")
-    parser.add_argument("--seq-len", type=positive_int, default=None, help="override the sequence length (tokens)")
+    parser.add_argument("--batch", type=positive_int, default=None,
+                        help="override the batch size (sequences); model.py:FUNCTION default 4")
+    parser.add_argument("--seq-len", type=positive_int, default=None,
+                        help="override the sequence length (tokens); model.py:FUNCTION default 128")
 
 
 def add_hw_arg(parser: argparse.ArgumentParser, required: bool = True) -> None:
