@@ -343,3 +343,26 @@ def test_a_large_model_captures_without_its_weights():
     assert int(params) > 800_000_000
     assert float(cpu_s) < 60
     assert int(peak_rss_bytes) < int(params) * 4 / 3  # well under the fp32 weights alone
+
+
+def test_captured_traces_carry_the_storage_metadata():
+    """Weight copies with the blocking each GEMM needs (nn.Linear stores W as [out, in]: the forward GEMM reduces
+    along its contiguous axis, dx = dy.W along the other), stashes naming their value, and sim.storage's rules:
+    one stored format per tensor, no stash copy under fixed16."""
+    from sim.counting import count
+    from sim.precision import PrecisionConfig
+
+    with torch.device("meta"):
+        ids = torch.randint(0, 40, (3, 10))
+        trace = capture_trace(MLP(), (ids, ids))
+    trace.validate()
+    fc1 = next(n for n in trace.tensors if n.endswith("fc1.weight"))
+    assert trace.tensors[f"{fc1}@q0"].block_axis == -1 and trace.tensors[f"{fc1}@q2"].block_axis == -2
+    assert all(trace.tensors[c].source == fc1 for c in (f"{fc1}@q0", f"{fc1}@q2"))
+    stashes = [t for t in trace.tensors.values() if t.role == "stashed_activation"]
+    assert stashes and all(t.source in trace.tensors for t in stashes)
+    for cfg in (PrecisionConfig.uniform("fixed16"), PrecisionConfig("bfp8", "bfp4", "bfp8", "bfp16")):
+        acc = count(trace, cfg).accesses
+        assert (acc.groupby("tensor")["fmt"].nunique() == 1).all()
+    fixed16 = count(trace, PrecisionConfig.uniform("fixed16")).accesses
+    assert "stashed_activation" not in set(fixed16["role"])

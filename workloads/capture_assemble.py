@@ -6,7 +6,11 @@
   as an extra output by the forward op that produced the value, read in place of the value by backward ops;
 - everything written in backward is a gradient at q3 (weight_grad for the parameters' final gradients);
 - one Adam op per trained parameter, reading the weight, its gradient (q3) and its two moments;
-- activations read by a forward GEMM are stored at q0 (their writes and other reads use q0 too).
+- activations read by a forward GEMM are stored at q0 (their writes and other reads use q0 too);
+- GEMMs read weights through copies `W@q0` / `W@q2` (role weight_copy, source W) that W's Adam op writes;
+- storage metadata for sim.storage: a stash names its value as `source`; a tensor's `block_axis` is the axis of its
+  storage that its GEMM consumer reduces over (from the operand's strides at capture: the first GEMM that reads it
+  decides; everything else -1).
 """
 
 from __future__ import annotations
@@ -37,30 +41,58 @@ def assemble(workload: str, spec: dict[str, Any], batch: int, seq_len: int, tens
         used.setdefault(name, None)
         return Operand(name, point, elements)
 
+    axes: dict[str, int] = {}                      # trace tensor -> block axis (first GEMM reader decides)
+    copies: dict[str, dict[str, int]] = {}         # weight -> {copy name: block axis}
+
+    def gemm_read(n: str, i: int, point: str, raw) -> str:
+        """The tensor a GEMM reads as operand i: a weight through its copy at `point`."""
+        axis = raw.gemm_axes[i] if raw.gemm_axes else -1
+        if roles.get(n) == "weight":
+            known = copies.setdefault(n, {})
+            name = next((c for c, a in known.items() if c.startswith(f"{n}@{point}") and a == axis), None)
+            if name is None:
+                name = f"{n}@{point}" + ("" if f"{n}@{point}" not in known else f"#{len(known)}")
+                known[name] = axis
+            return name
+        axes.setdefault(n, axis)
+        return n
+
     for raw in ops:
         if raw.phase == "forward":
-            inputs = [access(n, "q0" if raw.gemm and i < 2 else None, e) for i, (n, e) in enumerate(raw.inputs)]
+            inputs = [access(gemm_read(n, i, "q0", raw) if raw.gemm and i < 2 else n,
+                             "q0" if raw.gemm and i < 2 else None, e) for i, (n, e) in enumerate(raw.inputs)]
             outputs = [access(n, None) for n in raw.outputs]
             outputs += [access(f"{n}.stash", "q1") for n in raw.outputs if n in stashes]
         else:
             inputs = []
             for i, (n, e) in enumerate(raw.inputs):
                 if n in stashes:
-                    inputs.append(access(f"{n}.stash", "q1", e))
+                    inputs.append(access(gemm_read(f"{n}.stash", i, "q1", raw) if raw.gemm and i < 2
+                                         else f"{n}.stash", "q1", e))
                 elif raw.gemm:
-                    inputs.append(access(n, "q2" if i < 2 else "q3", e))
+                    inputs.append(access(gemm_read(n, i, "q2", raw) if i < 2 else n, "q2" if i < 2 else "q3", e))
                 else:
                     inputs.append(access(n, "q3" if roles[n] in _GRAD_ROLES else None, e))
             outputs = [access(n, "q3") for n in raw.outputs]
         macs = raw.gemm.macs if raw.gemm else 0
         trace.ops.append(Op(raw.name, raw.kind, raw.phase, raw.layer, tuple(inputs), tuple(outputs), macs,
                             raw.flops + 2 * macs, raw.gemm))
+    copy_of = {c: (w, a) for w, known in copies.items() for c, a in known.items()}
     for name in used:
         if name.endswith(".stash") and name[:-len(".stash")] in stashes:
-            trace.tensors[name] = Tensor(name, tensors[name[:-len(".stash")]].shape, "stashed_activation", "q1")
+            value = name[:-len(".stash")]
+            trace.tensors[name] = Tensor(name, tensors[value].shape, "stashed_activation", "q1", axes.get(name, -1),
+                                         source=value)
+        elif name in copy_of:
+            w, axis = copy_of[name]
+            point = name.split("@", 1)[1][:2]
+            trace.tensors[name] = Tensor(name, tensors[w].shape, "weight_copy", point, axis, source=w)
         else:
-            trace.tensors[name] = Tensor(name, tensors[name].shape, roles[name])
-    _optimizer(trace, weight_grads)
+            axis = axes.get(name, -1) if len(tensors[name].shape) >= 2 else -1
+            trace.tensors[name] = Tensor(name, tensors[name].shape, roles[name], block_axis=axis)
+    for w in copies:  # a weight only GEMMs read still has its master
+        trace.tensors.setdefault(w, Tensor(w, tensors[w].shape, "weight"))
+    _optimizer(trace, weight_grads, copies)
     _mark_q0(trace)
     return trace
 
@@ -74,8 +106,8 @@ def _stashes(tensors: dict[str, RawTensor], ops: list[RawOp], saved: list[str]) 
             and tensors[n].role == "activation"}
 
 
-def _optimizer(trace: Trace, weight_grads: dict[str, str]) -> None:
-    """One Adam op per parameter: reads w, its gradient (q3), m and v; writes w, m and v."""
+def _optimizer(trace: Trace, weight_grads: dict[str, str], copies: dict[str, dict[str, int]]) -> None:
+    """One Adam op per parameter: reads w, its gradient (q3), m and v; writes w, m, v and w's GEMM copies."""
     for w, g in weight_grads.items():
         shape = trace.tensors[g].shape if w not in trace.tensors else trace.tensors[w].shape
         trace.tensors.setdefault(w, Tensor(w, shape, "weight"))
@@ -84,7 +116,8 @@ def _optimizer(trace: Trace, weight_grads: dict[str, str]) -> None:
         flops = FLOPS_PER_ELEMENT["adam"][0] * trace.tensors[w].elements
         trace.ops.append(Op(f"{w}.adam", "optimizer", "optimizer", None,
                             (Operand(w), Operand(g, "q3"), Operand(m.name), Operand(v.name)),
-                            (Operand(w), Operand(m.name), Operand(v.name)), 0, flops))
+                            (Operand(w), Operand(m.name), Operand(v.name),
+                             *(Operand(c, trace.tensors[c].dsq_point) for c in copies.get(w, ()))), 0, flops))
 
 
 def _mark_q0(trace: Trace) -> None:

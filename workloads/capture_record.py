@@ -47,6 +47,7 @@ class RawOp:
     flops: int
     gemm: GemmShape | None = None
     stashes: list[str] = field(default_factory=list)
+    gemm_axes: tuple[int, int] | None = None  # the axis (-1/-2) of each GEMM operand's storage that K runs along
 
 
 class Recorder(TorchDispatchMode):
@@ -147,12 +148,13 @@ class Recorder(TorchDispatchMode):
         self._names[op_name] += 1
         if self._names[op_name] > 1:
             op_name = f"{op_name}#{self._names[op_name]}"
-        gemm = None
+        gemm = gemm_axes = None
         if aten in GEMM_OPERANDS:
             ia, ib, ic = GEMM_OPERANDS[aten]
             tensor_args = [a for a in args if isinstance(a, torch.Tensor)]
             a, b = tensor_args[ia], tensor_args[ib]
             gemm = gemm_shape(aten, tuple(a.shape), tuple(b.shape))
+            gemm_axes = (_k_axis(a, -1), _k_axis(b, -2))  # K is A's last dimension and B's second to last
             ordered = [a, b] + ([tensor_args[ic]] if ic is not None else [])
             inputs = [(self._input(t), None) for t in ordered]
             kind, flops_per_element = ("bmm" if aten.startswith(("bmm", "baddbmm")) else "gemm"), 0
@@ -180,7 +182,7 @@ class Recorder(TorchDispatchMode):
             return
         out_elements = sum(t.numel() for t in new_outs)
         self.ops.append(RawOp(op_name, aten, kind, self.phase, layer, inputs, outputs,
-                              flops_per_element * out_elements, gemm))
+                              flops_per_element * out_elements, gemm, gemm_axes=gemm_axes))
 
     def _input(self, t: torch.Tensor) -> str:
         name = self.name_of(t)
@@ -211,3 +213,11 @@ def _written_args(func, args, kwargs) -> list[torch.Tensor]:
         value = args[i] if i < len(args) else kwargs.get(arg.name)
         written.extend(t for t in tree_leaves(value) if isinstance(t, torch.Tensor))
     return written
+
+
+def _k_axis(t: torch.Tensor, k_dim: int) -> int:
+    """The axis of `t`'s storage that the view's dimension `k_dim` runs along: -1 when that dimension is the
+    contiguous one (stride 1), else -2 (a transposed view, e.g. W.t() of nn.Linear's [out, in] weight)."""
+    if t.dim() < 2:
+        return -1
+    return -1 if t.stride(k_dim) == 1 else -2
