@@ -73,8 +73,10 @@ def phase_spans_s(result) -> dict[str, float]:
 
 
 def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]], fidelity: str = "tile",
-                  cache=None) -> TimelineCost:
-    """Simulate each distinct configuration of `pairs` ((config, fraction of steps), e.g. a `Timeline`) once."""
+                  cache=None, minimal: bool = True) -> TimelineCost:
+    """Simulate each distinct configuration of `pairs` ((config, fraction of steps), e.g. a `Timeline`) once.
+    `minimal`: also count each configuration's minimal traffic (`min_*` figures; machine-independent, so a
+    re-costing of the same timeline on another machine can skip it)."""
     from sim.engine import DEFAULT_CACHE, simulate
 
     merged: dict[PrecisionConfig, float] = {}
@@ -85,13 +87,13 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
         raise ValueError("the precision timeline is empty")
     results = [(c, f / total, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
                for c, f in merged.items()]
-    minimal = {c: _minimal_traffic(trace, c) for c in merged}
+    minimal_by = {c: _minimal_traffic(trace, c) if minimal else {} for c in merged}
     rows = [{"config": c.label, "fraction": f, **{k: getattr(r, k) for k in ADDITIVE},
-             "min_dram_bytes": minimal[c]["min_dram_bytes"], "compute_busy": r.compute_busy,
+             "min_dram_bytes": minimal_by[c].get("min_dram_bytes"), "compute_busy": r.compute_busy,
              "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
     figures = step_figures((f, r) for _, f, r in results)
     for c, f, _ in results:  # minimal traffic (sim.traffic), beside the engine's tiled bytes
-        for k, v in minimal[c].items():
+        for k, v in minimal_by[c].items():
             figures[k] = figures.get(k, 0.0) + f * v
     return TimelineCost(figures=figures, configs=pd.DataFrame(rows), results=results)
 

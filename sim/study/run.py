@@ -259,7 +259,7 @@ def _cost_policy(cfg: StudyConfig, name: str, m: pd.DataFrame, tl, info: dict, t
     bandwidth = []
     for scale in cfg.dram_bw_scales:
         bw = cost if scale == 1.0 and cfg.bw_fidelity == cfg.fidelity else cost_timeline(
-            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.bw_fidelity, cache)
+            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.bw_fidelity, cache, minimal=False)
         bandwidth.append({"workload": cfg.workload, "hw": cfg.hw, "policy": name, "dram_bw_scale": float(scale),
                           "fidelity": cfg.bw_fidelity,
                           **{k: bw.figures[k] for k in ("time_s", "dram_bytes", "compute_busy", "dram_busy")}})
