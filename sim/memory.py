@@ -14,6 +14,7 @@ of the dataflow itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,7 +196,6 @@ def rebuilder(workload: str, seq_len: int) -> tuple[Callable[[int], Any] | None,
     """(rebuild(batch) -> Trace, None) for a preset, spec or Hugging Face config; (None, why) for a trace file."""
     import os
 
-    from workloads import resolve_workload
     from workloads.trace_io import read_json_object
 
     if os.path.isfile(workload) and workload.endswith(".json"):
@@ -203,7 +203,25 @@ def rebuilder(workload: str, seq_len: int) -> tuple[Callable[[int], Any] | None,
         if "schema_version" in data or "ops" in data:
             return None, (f"{workload} is a trace file fixed at one batch size; give a preset, model spec or "
                           "config.json to search the batch")
-    return (lambda batch: resolve_workload(workload, batch=batch, seq_len=seq_len)), None
+    return functools.partial(_built, workload, seq_len=seq_len), None
+
+
+@functools.lru_cache(maxsize=64)
+def _built(workload: str, batch: int, seq_len: int):
+    """Traces rebuilt for the batch search, shared by the policies of one table or study (never modified)."""
+    from workloads import resolve_workload
+
+    return resolve_workload(workload, batch=batch, seq_len=seq_len)
+
+
+def run_memory(workload: str, trace, machine, configs: Sequence[PrecisionConfig]) -> dict[str, Any]:
+    """A study's memory figures for one policy: `peak_bytes`, `stash_bytes` and `memory_config` of its worst
+    configuration, and `max_batch` under all of them (None for a trace file)."""
+    worst = worst_footprint(trace, configs)
+    rebuild, _ = rebuilder(workload, trace.seq_len)
+    best = None if rebuild is None else max_batch(rebuild, configs, machine.dram_capacity_bytes, start=trace.batch)
+    return {"peak_bytes": worst.peak_bytes, "stash_bytes": worst.stash_bytes, "max_batch": best,
+            "memory_config": worst.config}
 
 
 def memory_table(workload, machine, policies: Sequence, batch: int | None = None, seq_len: int | None = None,
