@@ -50,11 +50,17 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
            f"<b>{html.escape(str(cfg.get('hw', '?')))}</b> (engine fidelity {cfg.get('fidelity', '?')}). "
            f"Totals are over the whole run; speedup and reductions are against <b>{html.escape(str(first))}</b> "
            f"(&gt; 1 is better).</p>"]
-    key_cols = [c for c in summary.columns if c in (
-        "policy", "steps", "time_s", "speedup", "dram_bytes", "traffic_reduction", "arith_bitops",
-        "bitops_reduction", "step_time_s", "compute_busy", "dram_busy", "configs", "train_wall_s")
-        or c.startswith("final_")]
-    out.append(_table(summary[key_cols], "Summary (time_s: simulated training time; bytes and bit-ops: whole run)"))
+    # return on investment in one place: accuracy, time, memory, energy and cost first, then traffic and compute
+    order = ["policy", "steps", *(c for c in summary.columns if c.startswith("final_")), "time_s", "speedup",
+             "peak_bytes", "stash_bytes", "max_batch", "energy_j", "energy_kwh", "device_hours", "cost",
+             "cost_includes", "dram_bytes", "traffic_reduction", "arith_bitops", "bitops_reduction", "step_time_s",
+             "compute_busy", "dram_busy", "configs", "train_wall_s"]
+    key_cols = [c for c in order if c in summary.columns]
+    caption = ("Summary (time_s: simulated training time; peak_bytes: peak DRAM of one step at the policy's worst "
+               "configuration; max_batch: largest batch fitting the machine's DRAM; energy, cost, bytes and bit-ops: "
+               "whole run" + ("; cost includes " + str(summary["cost_includes"].iloc[0]) if "cost_includes" in summary
+                              and len(summary) else "") + ")")
+    out.append(_table(summary[key_cols], caption))
     figs = [
         (plots.training_curves(t["metrics"]), "training_curves", "Training curves: loss and validation BLEU"),
         (plots.precision_timeline(t["timeline"]), "precision_timeline",

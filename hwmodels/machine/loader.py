@@ -12,7 +12,7 @@ from hwmodels.machine.model import ArraySpec, Machine, SramSpec
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-_TOP = {"name", "description", "clock_ghz", "array", "throughput", "sram", "vector", "dram"}
+_TOP = {"name", "description", "clock_ghz", "array", "throughput", "sram", "vector", "dram", "dram_capacity_gb"}
 _ARRAY = {"rows", "cols", "dataflow", "native_bits", "min_bits", "precision_scalable", "pow2"}
 _THROUGHPUT = {"units", "tile_m", "tile_n", "peak"}
 _PEAK = {"name", "mult_bits", "tflops"}
@@ -84,7 +84,7 @@ def machine_from_dict(data: dict[str, Any], origin: str = "<dict>") -> Machine:
             vector = VectorUnit(vector.lanes, {**vector.ops_per_element, **ops})
         return Machine(name=name, clock_ghz=top.get("clock_ghz", (int, float)), dram=dram, vector=vector, sram=sram,
                        array=array, throughput=throughput, description=top.get("description", str, ""),
-                       source=origin)
+                       source=origin, dram_capacity_gb=top.get("dram_capacity_gb", (int, float), None))
     except ValueError as exc:
         msg = str(exc)
         raise ValueError(msg if origin in msg else f"machine file {origin}: {msg}") from None

@@ -72,6 +72,7 @@ class Machine:
     description: str = ""
     source: str = ""                      # preset file it was loaded from
     overrides: tuple[tuple[str, Any], ...] = ()
+    dram_capacity_gb: float | None = None  # DRAM capacity in GB (1e9 bytes); None: from the DRAM organisation
 
     def __post_init__(self) -> None:
         if isinstance(self.clock_ghz, bool) or not isinstance(self.clock_ghz, int | float) or \
@@ -79,12 +80,24 @@ class Machine:
             raise ValueError(f"machine {self.name!r}: clock_ghz must be a positive number, got {self.clock_ghz!r}")
         if (self.array is None) == (self.throughput is None):
             raise ValueError(f"machine {self.name!r}: define exactly one of [array] and [throughput]")
+        cap = self.dram_capacity_gb
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float) or
+                                not (cap > 0 and math.isfinite(cap))):
+            raise ValueError(f"machine {self.name!r}: dram_capacity_gb must be a positive number, got {cap!r}")
 
     # --- what the roofline and engine read -------------------------------------------------------------------
     @property
     def dram_bw_gbps(self) -> float:
         """Peak DRAM bandwidth, GB/s (1e9 bytes/s)."""
         return self.dram.peak_gbps
+
+    @property
+    def dram_capacity_bytes(self) -> int:
+        """DRAM capacity in bytes: `dram_capacity_gb` when the machine file sets it, else the DRAM organisation's
+        channels x ranks x devices per rank x device density (`DramSpec.capacity_bytes`)."""
+        if self.dram_capacity_gb is not None:
+            return int(round(self.dram_capacity_gb * 1e9))
+        return self.dram.capacity_bytes
 
     @property
     def sram_kb(self) -> float:
@@ -171,6 +184,7 @@ class Machine:
         """A flat description for tables and JSON."""
         out: dict[str, Any] = {"name": self.name, "clock_ghz": self.clock_ghz, "dram": self.dram.name,
                                "dram_bw_gbps": self.dram_bw_gbps, "sram_kb": self.sram_kb,
+                               "dram_capacity_bytes": self.dram_capacity_bytes,
                                "vector_lanes": self.vector.lanes,
                                "peak_tmacs_16x16": self.peak_macs_per_s(16, 16) / 1e12}
         if self.array is not None:

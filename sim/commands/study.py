@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from sim.commands.common import add_json_arg, positive_int, print_json, split_list
+from sim.commands.common import add_json_arg, positive_float, positive_int, print_json, split_list
 
 DEFAULTS = {"task": "numwords", "workload": "transformer-iwslt", "hw": "edge-npu", "policies": "fp32,fixed16,dsq",
             "steps": 100, "out": "dsqsim-out"}
@@ -35,6 +35,10 @@ def register(subparsers) -> None:
                    help="DRAM bandwidth multipliers for the speedup-vs-bandwidth plot (default %(default)s)")
     p.add_argument("--bw-fidelity", default=None,
                    help="fidelity of that bandwidth what-if (default: --fidelity; roofline is the fast choice)")
+    p.add_argument("--device-hour-price", type=positive_float, default=None, metavar="PRICE",
+                   help="price of one device hour: the summary adds the run's cost (simulated device hours x price)")
+    p.add_argument("--price-kwh", type=positive_float, default=None, metavar="PRICE",
+                   help="price of one kWh: adds the energy cost when the summary has energy (energy_j)")
     p.add_argument("--out", default=DEFAULTS["out"], metavar="DIR", help="output directory (default %(default)s)")
     p.add_argument("--resume", action="store_true",
                    help="reuse finished policies in DIR and continue interrupted training from its checkpoint")
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         task=args.task, workload=args.workload, hw=args.hw, policies=tuple(split_list(args.policies)),
         steps=args.steps, seed=args.seed, fidelity=args.fidelity, bw_fidelity=args.bw_fidelity, batch=args.batch,
         seq_len=args.seq_len,
-        dram_bw_scales=tuple(scales), eval_every=args.eval_every,
+        dram_bw_scales=tuple(scales), eval_every=args.eval_every, device_hour_price=args.device_hour_price,
+        price_kwh=args.price_kwh,
     )
     quiet = args.no_progress or args.json
     result = run_study(config, args.out, resume=args.resume, progress=not quiet, report=not args.no_report,
@@ -68,11 +73,15 @@ def run(args: argparse.Namespace) -> int:
         print_json({"out": str(args.out), "report": str(result.report_path) if result.report_path else None,
                     "summary": _records(result.summary)})
         return 0
-    cols = [c for c in ("policy", "steps", "final_valid_loss", "final_bleu", "time_s", "speedup", "dram_bytes",
-                        "traffic_reduction", "arith_bitops", "bitops_reduction") if c in result.summary]
+    cols = [c for c in ("policy", "steps", "final_valid_loss", "final_bleu", "time_s", "speedup", "peak_bytes",
+                        "max_batch", "energy_j", "cost", "dram_bytes", "traffic_reduction", "arith_bitops",
+                        "bitops_reduction") if c in result.summary]
     print(result.summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\n(time_s: simulated training time of the run; bytes and bit-ops: totals over the run; ratios against "
-          f"{config.policies[0]})")
+          f"{config.policies[0]}; peak_bytes: peak DRAM of one step, worst configuration; max_batch: largest batch "
+          "fitting the machine's DRAM)")
+    if "cost_includes" in result.summary:
+        print(f"cost includes: {result.summary['cost_includes'].iloc[0]}")
     where = result.report_path or args.out
     print(f"report: {where}")
     return 0

@@ -4,6 +4,7 @@ target workload and machine through the engine, and integrate over the run."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ class StudyConfig:
     seq_len: int | None = None
     dram_bw_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)   # what-if bandwidths for the speedup plot
     eval_every: int | None = None     # evaluation interval in steps (None: steps // 5, so curves have 5 points)
+    device_hour_price: float | None = None   # price of one device hour: adds the run's device-time cost
+    price_kwh: float | None = None           # price of one kWh: adds the energy cost (when `energy_j` is modelled)
 
     def __post_init__(self) -> None:
         if not self.policies:
@@ -53,6 +56,11 @@ class StudyConfig:
             object.__setattr__(self, "bw_fidelity", self.fidelity)
         if not self.dram_bw_scales or not all(s > 0 for s in self.dram_bw_scales):
             raise ValueError(f"dram_bw_scales must be positive numbers, got {self.dram_bw_scales!r}")
+        for key in ("device_hour_price", "price_kwh"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not (value >= 0 and math.isfinite(value))):
+                raise ValueError(f"{key} must be a number >= 0, got {value!r}")
 
 
 @dataclass
@@ -223,7 +231,7 @@ def run_study(
     spans = {p["summary"]["policy"]: p["spans"] for p in parts}
     extras = {p["summary"]["policy"]: p["extras"] for p in parts}
 
-    summary = _with_ratios(pd.DataFrame(summaries))
+    summary = _with_ratios(pd.DataFrame(summaries), cfg)
     result = StudyResult(
         config=cfg, summary=summary, metrics=_lead(pd.concat(metrics, ignore_index=True), ["policy", "step"]),
         timeline=pd.concat(timelines, ignore_index=True),
@@ -251,7 +259,8 @@ def _cost_policy(cfg: StudyConfig, name: str, m: pd.DataFrame, tl, info: dict, t
     summary = {"policy": name, "steps": steps, **final, "train_wall_s": info.get("train_wall_s"),
                **{k: v * steps for k, v in f.items() if _is_additive(k)},  # per step -> whole run
                "step_time_s": f["time_s"], "compute_busy": f["compute_busy"], "dram_busy": f["dram_busy"],
-               "configs": f["configs"], "sim_events": f["events"], "sim_wall_s": f["sim_wall_s"]}
+               "configs": f["configs"], "sim_events": f["events"], "sim_wall_s": f["sim_wall_s"],
+               **_memory(cfg, trace, machine, tl)}
     spans: dict[str, float] = {}
     for _, frac, res in cost.results:
         for phase, sec in phase_spans_s(res).items():
@@ -292,8 +301,42 @@ def _is_additive(key: str) -> bool:
     return key in ADDITIVE or key.startswith(("bytes_", "busy_", "stall_", "min_"))
 
 
-def _with_ratios(summary: pd.DataFrame) -> pd.DataFrame:
-    """Speedup and reductions of each policy against the first one (ratios: > 1 means better)."""
+def _memory(cfg: StudyConfig, trace, machine, timeline) -> dict:
+    """Peak DRAM footprint of the policy's worst configuration and the largest batch fitting the machine's DRAM under
+    every configuration it ran (sim.memory); max_batch is None for a trace-file workload."""
+    from sim.memory import run_memory
+
+    configs = list(dict.fromkeys(c for c, _ in timeline))
+    return run_memory(cfg.workload, trace, machine, configs)
+
+
+def _with_costs(summary: pd.DataFrame, cfg: StudyConfig | None) -> list[str]:
+    """Device hours (the simulated training time of the run on one device), energy in kWh when `energy_j` exists,
+    and with prices the cost of the run; `cost_includes` says which parts the cost has. Returns the new columns."""
+    summary["device_hours"] = summary["time_s"] / 3600.0
+    cols = ["device_hours"]
+    if "energy_j" in summary:
+        summary["energy_kwh"] = summary["energy_j"] / 3.6e6
+        cols.append("energy_kwh")
+    parts = []
+    if cfg is not None and cfg.device_hour_price is not None:
+        summary["cost_device"] = summary["device_hours"] * cfg.device_hour_price
+        parts.append(("cost_device", "device time"))
+    if cfg is not None and cfg.price_kwh is not None and "energy_kwh" in summary:
+        summary["cost_energy"] = summary["energy_kwh"] * cfg.price_kwh
+        parts.append(("cost_energy", "energy"))
+    unpriced = cfg is not None and cfg.price_kwh is not None and "energy_kwh" not in summary
+    if parts or unpriced:
+        summary["cost"] = sum(summary[c] for c, _ in parts) if parts else float("nan")
+        summary["cost_includes"] = (" + ".join(what for _, what in parts) or "nothing") + (
+            " (energy not priced: no energy model in this summary)" if unpriced else "")
+        cols += ["cost", "cost_includes", *(c for c, _ in parts)]
+    return cols
+
+
+def _with_ratios(summary: pd.DataFrame, cfg: StudyConfig | None = None) -> pd.DataFrame:
+    """Speedup and reductions of each policy against the first one (ratios: > 1 means better); memory, energy and
+    cost of the run (return on investment) beside them."""
     from sim.precision import DSQ_POINTS
 
     # both traffic views (sim.traffic): tiled (the engine, `dram_bytes`) and minimal; whole step and q0..q3 only
@@ -307,7 +350,8 @@ def _with_ratios(summary: pd.DataFrame) -> pd.DataFrame:
     summary["bitops_reduction"] = first["arith_bitops"] / summary["arith_bitops"]
     for col in ("dram_bytes", "dram_bytes_minimal", "dram_bytes_dsq", "dram_bytes_dsq_minimal"):
         summary[col.replace("dram_bytes", "traffic_reduction")] = first[col] / summary[col]
-    lead = ["policy", "steps", "time_s", "speedup", "dram_bytes", "dram_bytes_minimal", "reread_factor",
+    roi = ["peak_bytes", "max_batch", "energy_j", *_with_costs(summary, cfg)]
+    lead = ["policy", "steps", "time_s", "speedup", *roi, "dram_bytes", "dram_bytes_minimal", "reread_factor",
             "traffic_reduction", "traffic_reduction_minimal", "traffic_reduction_dsq", "traffic_reduction_dsq_minimal",
             "arith_bitops", "bitops_reduction"]
     return _lead(summary, lead)
