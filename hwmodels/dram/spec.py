@@ -69,6 +69,21 @@ class DramSpec:
     refresh_policy: str = "RANK_LEVEL_STAGGERED"
     row_hit_limit: int = 4  # DRAMSim3 precharges an open row with pending hits after this many hits (fairness)
     source: str = ""
+    # power ([power] table; DRAMSim3's names): VDD in volts, currents in mA per device; None = not given.
+    # Used by hwmodels.dram.energy only (docs/energy.md). tRFCb: per-bank refresh cycle, DRAMSim3's default 20.
+    VDD: float | None = None
+    IDD0: float | None = None
+    IDD2P: float | None = None
+    IDD2N: float | None = None
+    IDD3P: float | None = None
+    IDD3N: float | None = None
+    IDD4R: float | None = None
+    IDD4W: float | None = None
+    IDD5AB: float | None = None
+    IDD5PB: float | None = None
+    IDD6x: float | None = None
+    tRFCb: int = 20
+    power_source: str = ""
 
     def __post_init__(self) -> None:
         ints = [f.name for f in dataclasses.fields(self) if f.type == "int"]
@@ -102,6 +117,11 @@ class DramSpec:
             raise ValueError(f"DRAM {self.name!r}: refresh_policy {self.refresh_policy!r}; "
                              f"valid: {', '.join(REFRESH_POLICIES)}")
         parse_address_mapping(self.address_mapping)
+        for key in ("VDD", "IDD0", "IDD2P", "IDD2N", "IDD3P", "IDD3N", "IDD4R", "IDD4W", "IDD5AB", "IDD5PB", "IDD6x"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                                  or v < 0 or (key == "VDD" and v == 0)):
+                raise ValueError(f"DRAM {self.name!r}: {key} must be a non-negative number (VDD positive), got {v!r}")
 
     # --- derived quantities -------------------------------------------------------------------------------------
     @property
@@ -232,7 +252,7 @@ def load_dram_toml(path: str | Path) -> tuple[DramSpec, list[str]]:
 def spec_from_dict(data: dict[str, Any], origin: str = "<dict>") -> tuple[DramSpec, list[str]]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict):  # [organisation], [timing], [controller] tables are just grouping
+        if isinstance(value, dict):  # [organisation], [timing], [controller], [power] tables are just grouping
             flat.update(value)
         else:
             flat[key] = value

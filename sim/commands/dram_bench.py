@@ -35,14 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwmodels.dram import run_bench
+    from hwmodels.dram import get_dram, run_bench
+    from hwmodels.dram.energy import RankStateProbe, bench_energy, energy_summary
 
-    result = run_bench(args.dram, pattern=args.pattern, requests=args.requests, stride_bytes=args.stride,
-                       issue_width=args.issue_width, address_mapping=args.address_map,
-                       outstanding=args.outstanding)
+    spec = get_dram(args.dram)
+    if args.address_map:
+        spec = spec.with_overrides(address_mapping=args.address_map)
+    # the probe counts rank-state clocks on the pure-Python controller; without it background is estimated
+    with RankStateProbe.attach() as probe:
+        result = run_bench(spec, pattern=args.pattern, requests=args.requests, stride_bytes=args.stride,
+                           issue_width=args.issue_width, outstanding=args.outstanding)
+    energy = energy_summary(bench_energy(result, spec, probe), result.requests * result.stride_bytes)
     d = result.to_dict()
     if args.json:
-        print_json({k: d[k] for k in JSON_KEYS})
+        print_json({**{k: d[k] for k in JSON_KEYS}, **energy})
         return 0
     lat = "-" if result.avg_read_latency_ns is None else f"{result.avg_read_latency_ns:.1f} ns"
     rows = [
@@ -55,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         ("row hit rate", f"{result.row_hit_rate:.4f}"),
         ("commands", f"{result.read_cmds} RD, {result.write_cmds} WR, {result.act_cmds} ACT, "
                      f"{result.ref_cmds} REF"),
-        ("end cycle", f"{result.end_cycle} ({result.end_cycle * get_tck(result.dram):.0f} ns)"),
+        ("end cycle", f"{result.end_cycle} ({result.end_cycle * spec.tCK_ns:.0f} ns)"),
+        ("energy", _energy_line(energy)),
         ("wall time", f"{result.wall_s:.2f} s"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -64,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def get_tck(name: str) -> float:
-    from hwmodels.dram import get_dram
-
-    return get_dram(name).tCK_ns
+def _energy_line(energy: dict) -> str:
+    e = energy["energy_pj"]
+    parts = ", ".join(f"{k} {e[k] / 1e6:.4g}" for k in ("act", "read", "write", "refresh", "background"))
+    note = " (background ESTIMATED: no rank-state counters)" if energy["background_estimated"] else ""
+    return f"{e['total'] / 1e6:.4g} uJ = {parts} uJ; {energy['pj_per_byte']:.4g} pJ/B{note}"
