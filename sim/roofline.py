@@ -56,6 +56,9 @@ class RooflineResult:
     critical_path_s: float = 0.0     # longest dependency chain of per-op bounds
     array_time_s: float = 0.0        # sum of GEMM compute_s
     vector_time_s: float = 0.0       # sum of vector-op compute_s
+    energy_j: float = math.nan       # step energy (sim.energy.roofline_energy): minimal traffic, lower-bound time
+    energy_by_component: dict[str, float] = field(default_factory=dict)  # joules, sim.energy.COMPONENTS
+    dram_background_estimated: bool = True
 
     @property
     def overlapped_bound_s(self) -> float:
@@ -75,6 +78,8 @@ class RooflineResult:
             "vector_time_s": self.vector_time_s, "compute_time_s": self.compute_time_s,
             "memory_time_s": self.memory_time_s, "compute_bound_fraction": self.compute_bound_fraction,
             "bytes_by_point": dict(self.counts.bytes_by_point), "bytes_by_role": dict(self.counts.bytes_by_role),
+            "energy_j": self.energy_j, "energy_by_component": dict(self.energy_by_component),
+            "dram_background_estimated": self.dram_background_estimated,
         }
 
 
@@ -153,13 +158,23 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
     vector_s = float(ops.loc[~is_gemm.to_numpy(), "compute_s"].sum())
     memory_s = float(ops["memory_s"].sum())
     path_s = critical_path_s(trace.dependencies(), ops["time_s"])
+    bound_s = max(path_s, array_s, vector_s, memory_s)
+    from sim.energy import StepEnergy, energy_supported, roofline_energy
+
+    if energy_supported(machine):
+        energy = roofline_energy(trace, machine, config, counts, bound_s)
+        ops["energy_j"] = energy.ops["energy_j"].to_numpy()  # per op: dynamic energy (refresh/background: per step)
+    else:
+        energy = StepEnergy(math.nan, {}, True)
+        ops["energy_j"] = math.nan
     return RooflineResult(
         workload=str(trace.workload), machine=str(machine.name), config_label=config.label,
-        dram_bw_bytes_per_s=bw, time_lower_bound_s=max(path_s, array_s, vector_s, memory_s),
+        dram_bw_bytes_per_s=bw, time_lower_bound_s=bound_s,
         serial_time_s=total, critical_path_s=path_s, array_time_s=array_s, vector_time_s=vector_s,
         compute_time_s=float(ops["compute_s"].sum()), memory_time_s=float(ops["memory_s"].sum()),
         compute_bound_fraction=float(ops.loc[ops["bound"] == "compute", "time_s"].sum() / total) if total else 0.0,
-        roofs=roofs, counts=counts, ops=ops,
+        roofs=roofs, counts=counts, ops=ops, energy_j=energy.energy_j,
+        energy_by_component=energy.energy_by_component, dram_background_estimated=energy.dram_background_estimated,
     )
 
 

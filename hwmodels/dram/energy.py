@@ -43,6 +43,11 @@ class DramPowerRates:
     sref: float      # per clock, self-refresh
 
 
+def has_power(spec: DramSpec) -> bool:
+    """Does the spec carry every power parameter (a [power] table)?"""
+    return all(getattr(spec, k, None) is not None for k in POWER_FIELDS)
+
+
 def power_rates(spec: DramSpec) -> DramPowerRates:
     """DRAMSim3's per-command and per-clock energies of one rank of `spec`; ValueError if it has no power data."""
     missing = [k for k in POWER_FIELDS if getattr(spec, k, None) is None]

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.compute import PeakEntry, PrecisionLaw, ThroughputUnit, VectorUnit
+from hwmodels.compute.energy import ComputeEnergy
 from hwmodels.dram import get_dram
 from hwmodels.machine.model import ArraySpec, Machine, SramSpec
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-_TOP = {"name", "description", "clock_ghz", "array", "throughput", "sram", "vector", "dram", "dram_capacity_gb"}
+_TOP = {"name", "description", "clock_ghz", "array", "throughput", "sram", "vector", "dram", "dram_capacity_gb",
+        "energy"}
 _ARRAY = {"rows", "cols", "dataflow", "native_bits", "min_bits", "precision_scalable", "pow2"}
 _THROUGHPUT = {"units", "tile_m", "tile_n", "peak"}
 _PEAK = {"name", "mult_bits", "tflops"}
@@ -82,12 +84,22 @@ def machine_from_dict(data: dict[str, Any], origin: str = "<dict>") -> Machine:
                 raise ValueError(f"machine file {origin}: unknown op kind {unknown[0]!r} in [vector.ops_per_element]; "
                                  f"valid: {', '.join(vector.kinds)}")
             vector = VectorUnit(vector.lanes, {**vector.ops_per_element, **ops})
+        energy = _energy(top.get("energy", dict, {}), origin)
         return Machine(name=name, clock_ghz=top.get("clock_ghz", (int, float)), dram=dram, vector=vector, sram=sram,
                        array=array, throughput=throughput, description=top.get("description", str, ""),
-                       source=origin, dram_capacity_gb=top.get("dram_capacity_gb", (int, float), None))
+                       source=origin, dram_capacity_gb=top.get("dram_capacity_gb", (int, float), None),
+                       energy=energy)
     except ValueError as exc:
         msg = str(exc)
         raise ValueError(msg if origin in msg else f"machine file {origin}: {msg}") from None
+
+
+def _energy(table: dict[str, Any], origin: str) -> ComputeEnergy:
+    """[energy]: overrides of the ComputeEnergy defaults (Horowitz 45 nm table; docs/energy.md)."""
+    try:
+        return ComputeEnergy().with_overrides(**table)
+    except TypeError as exc:  # e.g. a string where a number belongs, caught by the comparisons in validation
+        raise ValueError(f"machine file {origin}: bad value in [energy] ({exc})") from None
 
 
 def _dram(table: dict[str, Any], origin: str):

@@ -9,6 +9,7 @@ from typing import Any
 
 from hwmodels.compute import DATAFLOWS, GemmResult, PrecisionLaw, ThroughputUnit, VectorUnit, systolic_gemm
 from hwmodels.compute._checks import positive_int
+from hwmodels.compute.energy import ComputeEnergy
 from hwmodels.compute.precision import check_bits
 from hwmodels.dram import DramSpec
 
@@ -73,6 +74,7 @@ class Machine:
     source: str = ""                      # preset file it was loaded from
     overrides: tuple[tuple[str, Any], ...] = ()
     dram_capacity_gb: float | None = None  # DRAM capacity in GB (1e9 bytes); None: from the DRAM organisation
+    energy: ComputeEnergy = field(default_factory=ComputeEnergy)  # per-op/SRAM energies ([energy] table)
 
     def __post_init__(self) -> None:
         if isinstance(self.clock_ghz, bool) or not isinstance(self.clock_ghz, int | float) or \
