@@ -6,6 +6,8 @@ Frame shapes (as written by `sim.study` / `sim.sweep`):
 - timeline: `policy`, `step_start`, `step_end`, optional `label`, `q0_bits`..`q3_bits` (storage bits per element)
 - metrics: `policy`, `step`, `train_loss`, `valid_loss`, optional `bleu`
 - busy: long, `policy`, `by` ("unit" | "overlap" | "phase"), `key`, `busy_s`
+- energy: one row per policy with `policy` and `energy_by_component` (dict, joules: sim.energy.COMPONENTS), as
+  `sim.roofline.compare` returns it; or long, `policy`, `component`, `energy_j`
 """
 
 from __future__ import annotations
@@ -189,5 +191,43 @@ def busy_summary(busy: pd.DataFrame) -> Figure:
         ax.set_title(titles[by], fontsize=10)
         ax.legend(fontsize=7, loc="best")
         ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+ENERGY_COLOURS = {"array": "tab:blue", "vector": "tab:cyan", "sram": "tab:green", "dram_act": "tab:red",
+                  "dram_rw": "tab:orange", "dram_refresh": "tab:purple", "dram_background": "tab:gray"}
+
+
+def energy_breakdown(energy: pd.DataFrame, title: str = "") -> Figure:
+    """Stacked bars of one training step's energy per policy, in joules, by component (sim.energy.COMPONENTS)."""
+    if "energy_by_component" in energy:
+        long = pd.DataFrame([{"policy": r["policy"], "component": k, "energy_j": v}
+                             for r in energy.to_dict("records") for k, v in r["energy_by_component"].items()])
+    else:
+        long = energy
+    if long.empty or not {"policy", "component", "energy_j"} <= set(long.columns):
+        raise ValueError("energy_breakdown needs policy and energy_by_component (or component, energy_j) columns")
+    policies = _policy_order(long)
+    table = long.pivot_table(index="policy", columns="component", values="energy_j", aggfunc="sum", fill_value=0.0)
+    table = table.reindex(policies).fillna(0.0)
+    comps = [c for c in ENERGY_COLOURS if c in table.columns] + [c for c in table.columns if c not in ENERGY_COLOURS]
+    peak = float(table.sum(axis=1).max())
+    scale, unit = next(((f, u) for f, u in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ")) if peak >= f), (1e-9, "nJ"))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(policies) + 3.5), 4.4), dpi=120)
+    bottom = np.zeros(len(table))
+    for comp in comps:
+        values = table[comp].to_numpy() / scale
+        ax.bar(table.index, values, bottom=bottom, label=comp, color=ENERGY_COLOURS.get(comp), edgecolor="white",
+               lw=0.5)
+        bottom += values
+    for x, total in enumerate(bottom):
+        ax.annotate(f"{total:.3g}", (x, total), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(f"energy per training step [{unit}]")
+    ax.set_xlabel("policy")
+    ax.set_title(title or "Energy per step by component", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_ylim(0, max(bottom.max(), 1e-12) * 1.15)
+    ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

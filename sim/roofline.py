@@ -180,7 +180,8 @@ def roofline(trace, machine, config: PrecisionConfig, counts: Counts | None = No
 
 COMPARE_COLUMNS = ["policy", "macs", "arith_bitops", "dram_bytes", "dram_bytes_tiled", "reread_factor",
                    "dram_bytes_dsq", "dram_bytes_dsq_tiled", "time_lower_bound_s", "speedup", "traffic_reduction",
-                   "traffic_reduction_dsq", "traffic_reduction_tiled", "traffic_reduction_dsq_tiled"]
+                   "traffic_reduction_dsq", "traffic_reduction_tiled", "traffic_reduction_dsq_tiled",
+                   "energy_j", "energy_ratio", "energy_j_tiled"]
 
 
 def _weighted_configs(policy, total_steps: int, timeline=None) -> list[tuple[PrecisionConfig, float]]:
@@ -213,8 +214,11 @@ def compare_traffic(trace, machine, policies, total_steps: int = 1000, timelines
     DRAM traffic in both views of `sim.traffic`: `dram_bytes` minimal, `dram_bytes_tiled` as the engine moves it at
     tile fidelity (`tiled=False` skips the engine: NaN), `reread_factor` their ratio; `_dsq` columns count q0..q3
     traffic only. `traffic_reduction*` are the first policy's bytes over this one's in each view and scope.
+    Energy (`sim.energy`, joules per step): `energy_j` at the roofline, `energy_j_tiled` of the engine's tiled step,
+    `energy_ratio` = energy_j / the first policy's (< 1: less energy), `energy_by_component` (roofline) a dict.
     The breakdown has one row per policy and DSQ point or tensor role (`sim.traffic.BREAKDOWN_COLUMNS`).
     """
+    from sim.energy import COMPONENTS, step_energy
     from sim.traffic import breakdown_frame, breakdown_rows, reread_factor, scope_bytes
 
     if not policies:
@@ -222,6 +226,7 @@ def compare_traffic(trace, machine, policies, total_steps: int = 1000, timelines
     timelines = timelines or {}
     cache: dict[PrecisionConfig, RooflineResult] = {}
     sims: dict[PrecisionConfig, Any] = {}
+    tiled_energy: dict[PrecisionConfig, float] = {}
     rows, breakdown = [], []
     for pol in policies:
         if isinstance(pol, str):
@@ -238,6 +243,8 @@ def compare_traffic(trace, machine, policies, total_steps: int = 1000, timelines
                 from sim.engine import simulate
 
                 sims[config] = simulate(trace, machine, config, "tile")
+                tiled_energy[config] = step_energy(sims[config], machine, config, trace).energy_j \
+                    if not math.isnan(cache[config].energy_j) else math.nan
             pairs.append((cache[config], sims.get(config), frac))
 
         def avg(value, pairs=pairs) -> float:
@@ -264,6 +271,11 @@ def compare_traffic(trace, machine, policies, total_steps: int = 1000, timelines
                "dram_bytes_dsq_tiled": round(scope_bytes(tiled_views["point"], "dsq")) if tiled else float("nan"),
                "time_lower_bound_s": avg(lambda r, s: r.time_lower_bound_s)}
         row["reread_factor"] = reread_factor(row["dram_bytes_tiled"], row["dram_bytes"])
+        # energy (sim.energy): roofline (minimal traffic, lower-bound time) and, when simulated, the tiled step
+        row["energy_j"] = avg(lambda r, s: r.energy_j)
+        row["energy_j_tiled"] = math.fsum(f * tiled_energy[c] for c, f in weighted) if tiled else float("nan")
+        row["energy_by_component"] = {k: avg(lambda r, s, k=k: r.energy_by_component.get(k, math.nan))
+                                      for k in COMPONENTS}
         row["configs"] = len(weighted)
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -272,4 +284,5 @@ def compare_traffic(trace, machine, policies, total_steps: int = 1000, timelines
                       ("traffic_reduction_tiled", "dram_bytes_tiled"),
                       ("traffic_reduction_dsq_tiled", "dram_bytes_dsq_tiled")):
         df[col] = df[base].iloc[0] / df[base]
-    return df[[*COMPARE_COLUMNS, "configs"]], breakdown_frame(breakdown)
+    df["energy_ratio"] = df["energy_j"] / df["energy_j"].iloc[0]  # this policy's step energy over the first's
+    return df[[*COMPARE_COLUMNS, "configs", "energy_by_component"]], breakdown_frame(breakdown)

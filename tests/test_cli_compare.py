@@ -37,7 +37,7 @@ def test_compare_json_schema(hw):
     assert len(out["rows"]) == 4
     t0 = out["rows"][0]["time_lower_bound_s"]
     for row in out["rows"]:
-        assert list(row) == COMPARE_COLUMNS
+        assert list(row) == [*COMPARE_COLUMNS, "energy_by_component"]
         assert all(isinstance(row[k], int | float) and row[k] > 0 for k in COMPARE_COLUMNS[1:])
         assert row["speedup"] == pytest.approx(t0 / row["time_lower_bound_s"])
     assert out["rows"][0]["speedup"] == 1.0

@@ -12,7 +12,8 @@ How the defaults follow from it (all per operation, 45 nm; times `process_scale`
   fp32 0.9 pJ; a MAC's add is at the accumulator's width and kind;
 - SRAM read of 64 bits: log-log interpolation between the three sizes, per byte = that / 8. Below 8 KB it is
   extrapolated along the first segment; above 1 MB it stays at the 1 MB figure (a large buffer is built of banks
-  of at most ~1 MB and one access reads one bank; the wire energy to a distant bank is not modelled); a write costs `sram_write_factor` x a read (Horowitz gives reads only; 1.0 by default);
+  of at most ~1 MB and one access reads one bank; the wire energy to a distant bank is not modelled); a write costs
+  `sram_write_factor` x a read (Horowitz gives reads only; 1.0 by default);
 - a vector-unit elementary op: one fp32 op, the mean of fp32 add and multiply (2.3 pJ).
 Every value can be overridden in a machine's [energy] table (hwmodels.machine.loader). Leakage is not modelled.
 """

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     df, breakdown = compare_traffic(trace, machine, policies, total_steps=args.total_steps, timelines=timelines,
                                     tiled=args.tiled)
     if args.json:
-        rows = df[COMPARE_COLUMNS].to_dict(orient="records")
+        rows = df[[*COMPARE_COLUMNS, "energy_by_component"]].to_dict(orient="records")
         print_json({"workload": trace.workload, "hw": machine.name, "rows": rows,
                     "breakdown": breakdown.to_dict(orient="records")})
         return 0
@@ -79,11 +79,12 @@ def run(args: argparse.Namespace) -> int:
           f"reductions over {scope}; DRAM MB minimal / tiled (engine, tile fidelity), re-read = tiled / minimal")
     width = max(len("policy"), *(len(str(p)) for p in df["policy"]))
     print(f"{'policy':<{width}} {'MACs':>10} {'bit-ops':>10} {'min MB':>10} {'tiled MB':>10} {'re-read':>7} "
-          f"{'time ms':>10} {'speedup':>8} {'min red.':>8} {'tiled red.':>10} {'configs':>7}")
+          f"{'time ms':>10} {'speedup':>8} {'min red.':>8} {'tiled red.':>10} {'configs':>7} {'energy J':>10} "
+          f"{'E ratio':>7}")
     for r in df.to_dict("records"):
         print(f"{r['policy']:<{width}} {r['macs']:>10.4g} {r['arith_bitops']:>10.4g} "
               f"{r['dram_bytes' + dsq] / 1e6:>10.4g} {r['dram_bytes' + dsq + '_tiled'] / 1e6:>10.4g} "
               f"{r['reread_factor']:>7.3g} {r['time_lower_bound_s'] * 1e3:>10.4g} {r['speedup']:>7.3g}x "
               f"{r['traffic_reduction' + dsq]:>7.3g}x {r['traffic_reduction' + dsq + '_tiled']:>9.3g}x "
-              f"{r['configs']:>7}")
+              f"{r['configs']:>7} {r['energy_j']:>10.4g} {r['energy_ratio']:>7.3g}")
     return 0

@@ -27,11 +27,12 @@ def register(subparsers) -> None:
 def _table(result, top: int) -> str:
     ops = result.ops.sort_values("time_s", ascending=False).head(top)
     lines = [f"{'op':<34} {'phase':<9} {'bits':>5} {'MACs':>10} {'bytes':>10} {'op/B':>8} {'bound':<7} "
-             f"{'time_us':>9} {'share':>6}"]
+             f"{'time_us':>9} {'share':>6} {'energy_uJ':>9}"]
     for r in ops.itertuples(index=False):
         bits = f"{r.bits_a}x{r.bits_b}" if r.macs > 0 else "vec"
         lines.append(f"{str(r.name)[:34]:<34} {r.phase:<9} {bits:>5} {r.macs:>10.3g} {r.dram_bytes:>10.3g} "
-                     f"{r.intensity_ops_per_byte:>8.3g} {r.bound:<7} {r.time_s * 1e6:>9.3g} {r.time_share:>6.1%}")
+                     f"{r.intensity_ops_per_byte:>8.3g} {r.bound:<7} {r.time_s * 1e6:>9.3g} {r.time_share:>6.1%} "
+                     f"{r.energy_j * 1e6:>9.3g}")
     return "\n".join(lines)
 
 
@@ -88,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
           f"{result.critical_path_s * 1e3:.4g}, array {result.array_time_s * 1e3:.4g}, vector "
           f"{result.vector_time_s * 1e3:.4g}, memory {result.memory_time_s * 1e3:.4g}) ms; without overlap between "
           f"ops {result.serial_time_s * 1e3:.4g} ms, {result.compute_bound_fraction:.0%} of it in compute-bound ops")
+    by = ", ".join(f"{k} {v:.3g}" for k, v in result.energy_by_component.items())
+    print(f"  energy {result.energy_j:.4g} J per step = {by} J (per-op energy below: dynamic only; DRAM refresh "
+          f"and background are per step{', background estimated' if result.dram_background_estimated else ''})")
     for r in result.roofs:
         print(f"  roof {r.label}: {r.peak_ops_per_s / 1e12:.4g} T{r.unit}/s, ridge {r.ridge_ops_per_byte:.4g} "
               f"{r.unit}/byte")

@@ -58,6 +58,14 @@ def build_machine(args: argparse.Namespace):
     return machine.with_overrides(**overrides) if overrides else machine
 
 
+def _energy(result, machine, trace):
+    """(timeline-averaged StepEnergy, per-configuration StepEnergy list) of a PolicySimResult (sim.energy)."""
+    from sim.energy import average_energy, step_energy
+
+    parts = [(frac, step_energy(r, machine, cfg, trace)) for cfg, frac, r in result.configs]
+    return average_energy(parts), [e for _, e in parts]
+
+
 def run(args: argparse.Namespace) -> int:
     from sim.commands.common import load_workload
     from sim.engine import EngineOptions, ResultCache, simulate_policy, write_timeline
@@ -82,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     result = simulate_policy(trace, machine, policy, total_steps=args.total_steps, fidelity=args.fidelity,
                              options=options, cache=cache)
     first = result.configs[0][2]
+    energy, config_energy = _energy(result, machine, trace)
     if args.timeline:
         write_timeline(first, args.timeline)
     if args.json:
@@ -90,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
                "cycles": d["cycles"], "time_s": d["time_s"], "dram_bytes": d["dram_bytes"],
                "arith_bitops": d["arith_bitops"], "compute_busy": d["compute_busy"], "dram_busy": d["dram_busy"],
                "events": d["events"], "wall_s": d["wall_s"], "total_steps": args.total_steps,
-               "configs": d["configs"]}
+               "configs": d["configs"], **energy.to_dict()}
+        for entry, e in zip(out["configs"], config_energy, strict=True):
+            entry["energy_j"] = e.energy_j
         if len(result.configs) == 1:
             out["stall_cycles"] = first.stall_cycles
             out["bytes_by_point"] = first.bytes_by_point
@@ -105,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
               f"{r.events} events in {r.wall_s:.2f} s")
     print(f"  step (averaged): {result.cycles:.6g} cycles = {result.time_s * 1e3:.4g} ms, "
           f"DRAM {result.dram_bytes / 1e6:.4g} MB, {result.arith_bitops:.4g} bit-ops")
+    by = ", ".join(f"{k} {v:.3g}" for k, v in energy.energy_by_component.items())
+    note = " (DRAM background estimated)" if energy.dram_background_estimated else ""
+    print(f"  energy (averaged): {energy.energy_j:.4g} J = {by} J{note}")
     if len(result.configs) == 1 and args.fidelity != "roofline":
         s = first.stall_cycles
         total = first.cycles or 1
