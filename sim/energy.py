@@ -137,7 +137,7 @@ def op_energy(trace, machine, config: PrecisionConfig, counts: Counts,
                      "dram_act": float(acts.iloc[i]) * rates.act * t * PJ,
                      "dram_rw": (float(rd_cmds.iloc[i]) * rates.read + float(wr_cmds.iloc[i]) * rates.write) * t * PJ})
     frame = pd.DataFrame(rows, columns=list(COMPONENTS[:5]))
-    frame["energy_j"] = frame.sum(axis=1)
+    frame["energy_j"] = frame.sum(axis=1, skipna=False)  # NaN DRAM energy (no power data) stays NaN
     return frame
 
 
@@ -159,7 +159,7 @@ def dram_time_energy_j(dram, time_s: float, counters: Any = None) -> tuple[float
 
 
 def _total(ops: pd.DataFrame, refresh_j: float, background_j: float, estimated: bool) -> StepEnergy:
-    by = {k: float(ops[k].sum()) for k in COMPONENTS[:5]}
+    by = {k: float(ops[k].sum(skipna=False)) for k in COMPONENTS[:5]}
     by["dram_refresh"], by["dram_background"] = refresh_j, background_j
     return StepEnergy(energy_j=math.fsum(by.values()), energy_by_component=by, dram_background_estimated=estimated,
                       ops=ops)
@@ -211,7 +211,7 @@ def step_energy(result, machine, config: PrecisionConfig, trace) -> StepEnergy:
         rates_j = _dram_command_j(dram, counters)
         ops["dram_act"] *= rates_j[0] / max(float(ops["dram_act"].sum()), 1e-300)  # counted total, op shares kept
         ops["dram_rw"] *= rates_j[1] / max(float(ops["dram_rw"].sum()), 1e-300)
-        ops["energy_j"] = ops[list(COMPONENTS[:5])].sum(axis=1)
+        ops["energy_j"] = ops[list(COMPONENTS[:5])].sum(axis=1, skipna=False)
     return _total(ops, *dram_time_energy_j(machine.dram, result.time_s, counters))
 
 
