@@ -61,13 +61,17 @@ def _gemm_parts_pj(trace, op, config, machine, macs: int, read_bytes: float, wri
     from sim.storage import compute_format
 
     e = machine.energy
+    s = machine.sram
+    in_kb = (s.a_kb + s.b_kb) / 2
+    if "sram" not in cache:  # per-byte energies of the buffers, once per call of op_energy
+        cache["sram"] = (e.sram_write_pj_per_byte(in_kb), e.sram_read_pj_per_byte(s.out_kb),
+                         e.sram_read_pj_per_byte(in_kb), e.sram_write_pj_per_byte(s.out_kb))
+    w_in, r_out, r_in, w_out = cache["sram"]
     fa, fb = (compute_format(o, trace.tensors[o.tensor], config) for o in op.inputs[:2])
     out = op.outputs[0]
     fo = compute_format(out, trace.tensors[out.tensor], config)
     array_pj = macs * e.mac_pj(int(fa.mult_bits), int(fb.mult_bits), is_float_format(fa), is_float_format(fb))
-    s = machine.sram
-    in_kb = (s.a_kb + s.b_kb) / 2
-    stage_pj = read_bytes * e.sram_write_pj_per_byte(in_kb) + write_bytes * e.sram_read_pj_per_byte(s.out_kb)
+    stage_pj = read_bytes * w_in + write_bytes * r_out
     if machine.array is None or op.gemm is None:
         return array_pj, stage_pj
     g = op.gemm
@@ -76,8 +80,7 @@ def _gemm_parts_pj(trace, op, config, machine, macs: int, read_bytes: float, wri
         cache[key] = machine.gemm(g.m, g.k, g.n, key[4], key[5], batch=g.batch)
     r = cache[key]
     in_bytes = (fa.bits_per_element + fb.bits_per_element) / 16  # A and B reads are counted together
-    sram_pj = (r.sram_reads * in_bytes * e.sram_read_pj_per_byte(in_kb)
-               + r.sram_writes * fo.bits_per_element / 8 * e.sram_write_pj_per_byte(s.out_kb))
+    sram_pj = r.sram_reads * in_bytes * r_in + r.sram_writes * fo.bits_per_element / 8 * w_out
     return array_pj, stage_pj + sram_pj
 
 
@@ -115,12 +118,14 @@ def op_energy(trace, machine, config: PrecisionConfig, counts: Counts,
         rd_cmds = reads.map(lambda b: math.ceil(b / rb))
         wr_cmds = writes.map(lambda b: math.ceil(b / rb))
         acts = (reads.map(lambda b: math.ceil(b / row)) + writes.map(lambda b: math.ceil(b / row)))
+    # plain lists: positional pandas access per op costs more than all the arithmetic
+    reads, writes, rd_cmds, wr_cmds, acts = ([float(v) for v in x] for x in (reads, writes, rd_cmds, wr_cmds, acts))
     gemm_cache: dict = {}
     rows = []
     out_kb = machine.sram.out_kb
     stage_w, stage_r = e.sram_write_pj_per_byte(out_kb), e.sram_read_pj_per_byte(out_kb)
     for i, (op, c) in enumerate(zip(trace.ops, counts.ops.itertuples(index=False), strict=True)):
-        rd, wr = float(reads.iloc[i]), float(writes.iloc[i])
+        rd, wr = reads[i], writes[i]
         array_pj = vector_pj = 0.0
         if op.kind in GEMM_KINDS and c.macs > 0:
             array_pj, sram_pj = _gemm_parts_pj(trace, op, config, machine, int(c.macs), rd, wr, gemm_cache)
@@ -134,8 +139,8 @@ def op_energy(trace, machine, config: PrecisionConfig, counts: Counts,
             # operands staged through a buffer: written on arrival, read by the unit (and the reverse for results)
             sram_pj = (rd + wr) * (stage_w + stage_r)
         rows.append({"array": array_pj * PJ, "vector": vector_pj * PJ, "sram": sram_pj * PJ,
-                     "dram_act": float(acts.iloc[i]) * rates.act * t * PJ,
-                     "dram_rw": (float(rd_cmds.iloc[i]) * rates.read + float(wr_cmds.iloc[i]) * rates.write) * t * PJ})
+                     "dram_act": acts[i] * rates.act * t * PJ,
+                     "dram_rw": (rd_cmds[i] * rates.read + wr_cmds[i] * rates.write) * t * PJ})
     frame = pd.DataFrame(rows, columns=list(COMPONENTS[:5]))
     frame["energy_j"] = frame.sum(axis=1, skipna=False)  # NaN DRAM energy (no power data) stays NaN
     return frame
