@@ -126,6 +126,10 @@ class DramSystem:
                 break
             self.advance(min(c + 1024, limit_cycle))  # in chunks: `busy()` is not free
 
+    def last_done_cycle(self) -> int:
+        """The latest completion cycle so far (0 if none)."""
+        return max(ch.last_busy_cycle for ch in self.channels)
+
     def stats(self) -> dict:
         """Nested statistics per channel and totals (commands, row hits, bytes, busy cycles)."""
         per = {}
