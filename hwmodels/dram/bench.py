@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hwmodels.dram.spec import DramSpec, get_dram
 from hwmodels.dram.compiled import make_system
+from hwmodels.dram.spec import DramSpec, get_dram
 
 PATTERNS = ("seq_read", "seq_write", "mix", "rand_read")
 MIX_WRITE_BASE = 512 << 20

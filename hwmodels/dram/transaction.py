@@ -14,8 +14,8 @@ import math
 import simpy
 
 from hwmodels.dram.channel import INF
-from hwmodels.dram.spec import DramSpec, get_dram
 from hwmodels.dram.compiled import make_system
+from hwmodels.dram.spec import DramSpec, get_dram
 
 
 class _Access:
