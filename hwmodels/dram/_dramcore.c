@@ -295,12 +295,14 @@ static i64 refresh_bound(Channel *c) {
     i64 lo = INF, hi = 0;
     int any_open = 0;
     for (int b = r * c->banks; b < (r + 1) * c->banks; b++) {
-        if (c->open_row[b] >= 0) { any_open = 1; lo = lo < max2(c->tb[PRE][b], c->tr[PRE][r]) ? lo : max2(c->tb[PRE][b], c->tr[PRE][r]); }
-        else hi = max2(hi, max2(c->tb[REF][b], c->tr[REF][r]));
+        if (c->open_row[b] >= 0) {  /* an open bank must precharge first: the earliest such precharge */
+            any_open = 1;
+            i64 t = max2(c->tb[PRE][b], c->tr[PRE][r]);
+            if (t < lo) lo = t;
+        }
+        hi = max2(hi, max2(c->tb[REF][b], c->tr[REF][r]));  /* all closed: the last bank ready to refresh */
     }
-    if (any_open) return lo;
-    for (int b = r * c->banks; b < (r + 1) * c->banks; b++) hi = max2(hi, max2(c->tb[REF][b], c->tr[REF][r]));
-    return hi;
+    return any_open ? lo : hi;
 }
 
 static int issue(Channel *c, int b, int i, i64 clk) {
@@ -503,9 +505,11 @@ static i64 sys_next_cycle(System *s) {
 }
 
 static int sys_advance(System *s, i64 to) {
+    unsigned visits = 0;
     for (;;) {
         i64 c = sys_next_cycle(s);
         if (c > to) break;
+        if (++visits % 65536 == 0 && PyErr_CheckSignals() < 0) return -1;  /* Ctrl-C in a long (or livelocked) run */
         for (int k = 0; k < s->n_ch; k++)
             if (s->chans[k].next_due <= c && tick(&s->chans[k], c) < 0) return -1;
         s->clk = c;
@@ -722,7 +726,7 @@ static PyObject *System_run_until_idle(System *s, PyObject *arg) {
         i64 c = sys_next_cycle(s);
         if (c > limit) break;
         i64 to = c + 1024 < limit ? c + 1024 : limit;
-        if (sys_advance(s, to) < 0) return NULL;
+        if (sys_advance(s, to) < 0 || PyErr_CheckSignals() < 0) return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -794,7 +798,9 @@ static PyTypeObject SystemType = {
     .tp_getset = System_getset,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dramcore", "Compiled core of the DRAM model.", -1, NULL};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_dramcore", .m_doc = "Compiled core of the DRAM model.", .m_size = -1,
+};
 
 PyMODINIT_FUNC PyInit__dramcore(void) {
     if (PyType_Ready(&SystemType) < 0) return NULL;
