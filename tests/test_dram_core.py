@@ -96,3 +96,27 @@ def test_fallback_to_python_with_a_warning(monkeypatch) -> None:
     assert isinstance(system, DramSystem)
     with pytest.raises(RuntimeError, match="not built"):
         make_system(get_dram("ddr4"), compiled=True)
+
+
+def test_simpy_adapter_gives_the_same_times_on_both_paths() -> None:
+    import simpy
+
+    from hwmodels.dram import TransactionDram
+
+    def run(compiled: bool) -> list[tuple[int, float, float]]:
+        env = simpy.Environment()
+        dram = TransactionDram(env, "hbm2", ns_per_env_unit=0.5, compiled=compiled)
+        log: list[tuple[int, float, float]] = []
+
+        def dma(env, k):
+            yield env.timeout(37 * k)
+            t = yield dram.access((k % 3) << 20, (8 + k) << 10, k % 2 == 1)
+            log.append((k, env.now, t))
+
+        for k in range(6):
+            env.process(dma(env, k))
+        env.run()
+        return log
+
+    fast, slow = run(True), run(False)
+    assert len(fast) == 6 and fast == slow
