@@ -1,5 +1,6 @@
-"""The compiled DRAM core against the pure-Python model it follows: identical completions (token, added cycle, done
-cycle, read/write, in order) and counters on many random cases, and the fallback when it is missing."""
+"""The compiled DRAM core against the pure-Python model it follows: identical command traces (cycle, channel, bank,
+command), completions (token, added cycle, done cycle, read/write, in order) and counters on many random cases, and
+the fallback when it is missing."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def _random_case(rng: random.Random):
 def _replay(cls, spec, width, script, check_every: int):
     out: list = []
     system = cls(spec, issue_width=width, on_done=lambda tok, added, done, w: out.append((tok, added, done, w)))
+    system.log_commands()
     trail = []
     for k, (cycle, addr, is_write) in enumerate(script):
         system.submit(addr, is_write, k, cycle)
@@ -61,7 +63,7 @@ def _replay(cls, spec, width, script, check_every: int):
     system.run_until_idle(limit_cycle=system.clk + 200_000)
     system.advance(system.clk + 5000)
     trail.append((system.clk, system.busy()))
-    return out, system.stats(), trail
+    return out, system.stats(), trail, system.command_log()
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -74,6 +76,9 @@ def test_compiled_core_gives_the_python_trace(seed: int) -> None:
     assert c[0] == py[0], (spec.name, width)
     assert c[1] == py[1]
     assert c[2] == py[2]
+    assert c[3] == py[3]  # the command trace: cycle, channel, bank, type
+    total = py[1]["total"]
+    assert len(py[3]) == sum(total[k] for k in ("read_cmds", "write_cmds", "activations", "precharges", "refreshes"))
 
 
 @pytest.mark.parametrize("row", [("DDR4_8Gb_x8_3200", "rand_read", 1), ("HBM2_8Gb_x128", "mix", 16),

@@ -33,6 +33,7 @@ struct System;
 
 typedef struct {
     struct System *sys;
+    int index;
     int nb, ng, nr, banks, bpg, cmd_cap, trans_cap, hit_limit, dual_cmd;
     i64 read_delay, faw_t, t32aw;
     const Timing *T;
@@ -71,6 +72,8 @@ typedef struct System {
     Waiter *waiters; int n_waiters, waiter_cap, waiter_free;
     int record;
     Done *done; Py_ssize_t n_done, done_cap;
+    int log_cmds;                /* record (clk, channel, bank, type) of every command */
+    i64 *cmd_log; Py_ssize_t n_logged, log_cap;
     int oom;
 } System;
 
@@ -88,6 +91,18 @@ static void emit(System *s, i64 tag, i64 added, i64 done, int is_write) {
     }
     Done *d = &s->done[s->n_done++];
     d->tag = tag; d->added = added; d->done = done; d->is_write = is_write;
+}
+
+static void log_command(System *s, i64 clk, int ch, int b, int typ) {
+    if (s->n_logged + 4 > s->log_cap) {
+        Py_ssize_t cap = s->log_cap ? 2 * s->log_cap : 4096;
+        i64 *n = PyMem_Realloc(s->cmd_log, cap * sizeof(i64));
+        if (!n) { s->oom = 1; return; }
+        s->cmd_log = n; s->log_cap = cap;
+    }
+    i64 *e = s->cmd_log + s->n_logged;
+    e[0] = clk; e[1] = ch; e[2] = b; e[3] = typ;
+    s->n_logged += 4;
 }
 
 static int new_waiter(System *s, i64 tag, i64 added) {
@@ -365,6 +380,7 @@ static int issue(Channel *c, int b, int i, i64 clk) {
         c->refq_head++; c->refq_len--;
         c->in_ref = 0; c->ref_rank = -1;
     }
+    if (c->sys->log_cmds) log_command(c->sys, clk, c->index, b, typ);
     update_timing(c, typ, b, r, clk);
     if (typ == ACT) raise_act_bounds(c, r, clk);
     c->bound[b] = 0;
@@ -567,7 +583,7 @@ static void channel_free(Channel *c) {
 
 static void System_dealloc(System *s) {
     if (s->chans) { for (int k = 0; k < s->n_ch; k++) channel_free(&s->chans[k]); PyMem_Free(s->chans); }
-    PyMem_Free(s->inbox); PyMem_Free(s->waiters); PyMem_Free(s->done);
+    PyMem_Free(s->inbox); PyMem_Free(s->waiters); PyMem_Free(s->done); PyMem_Free(s->cmd_log);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -645,7 +661,7 @@ static int System_init(System *s, PyObject *args, PyObject *kw) {
     int nb = nr * banks, ng = nr * ngr, n_rec = trans_cap + nb * cmd_cap + 1;
     for (int k = 0; k < n_ch; k++) {
         Channel *c = &s->chans[k];
-        c->sys = s; c->T = &s->T;
+        c->sys = s; c->T = &s->T; c->index = k;
         c->nb = nb; c->ng = ng; c->nr = nr; c->banks = banks; c->bpg = bpg;
         c->cmd_cap = cmd_cap; c->trans_cap = trans_cap; c->hit_limit = hit_limit; c->dual_cmd = dual;
         c->read_delay = read_delay; c->faw_t = faw_t; c->t32aw = t32aw;
@@ -768,7 +784,29 @@ static PyObject *System_channel_stats(System *s, PyObject *unused) {
     return out;
 }
 
+static PyObject *System_log_commands(System *s, PyObject *unused) {
+    s->log_cmds = 1;
+    s->n_logged = 0;
+    Py_RETURN_NONE;
+}
+
+/* command_log(): (cycle, channel, bank, type) of every command since log_commands(), in issue order */
+static PyObject *System_command_log(System *s, PyObject *unused) {
+    Py_ssize_t n = s->n_logged / 4;
+    PyObject *out = PyList_New(n);
+    if (!out) return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        i64 *e = s->cmd_log + 4 * k;
+        PyObject *item = Py_BuildValue("(LLLL)", (long long)e[0], (long long)e[1], (long long)e[2], (long long)e[3]);
+        if (!item) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, k, item);
+    }
+    return out;
+}
+
 static PyMethodDef System_methods[] = {
+    {"log_commands", (PyCFunction)System_log_commands, METH_NOARGS, "record every command from now on"},
+    {"command_log", (PyCFunction)System_command_log, METH_NOARGS, "(cycle, channel, bank, type) per command"},
     {"submit", (PyCFunction)System_submit, METH_VARARGS, "submit(addr, is_write, tag, cycle)"},
     {"submit_many", (PyCFunction)System_submit_many, METH_VARARGS, "submit_many(addrs, writes, tags, cycle)"},
     {"advance", (PyCFunction)System_advance, METH_O, "advance(to_cycle)"},

@@ -130,6 +130,14 @@ class CompiledDramSystem:
         if self.on_done is not None:
             self._deliver()
 
+    def log_commands(self) -> None:
+        """Record every command issued from now on (for `command_log`)."""
+        self._core.log_commands()
+
+    def command_log(self) -> list[tuple[int, int, int, int]]:
+        """As `DramSystem.command_log`: (cycle, channel, flat bank, command type) in issue order."""
+        return self._core.command_log()
+
     def last_done_cycle(self) -> int:
         """The latest completion cycle so far (0 if none)."""
         return max([s[-1] for s in self._core.channel_stats()])
