@@ -91,7 +91,7 @@ def _transaction_level(quick: bool) -> list[str]:
         "DRAMSim3's.",
         "",
         "| DRAM | pattern | W | CPU s, process | CPU s, model | CPU s, pure Python | DRAMSim3 CPU s | ours / DRAMSim3 "
-        "| GB/s (ours) | GB/s (DRAMSim3) | read ns (ours) | read ns (DRAMSim3, this run) |",
+        "| GB/s (ours) | GB/s (DRAMSim3, reference CSV) | read ns (ours) | read ns (DRAMSim3, this run) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
