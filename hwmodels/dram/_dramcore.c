@@ -696,7 +696,7 @@ static PyObject *System_submit(System *s, PyObject *args) {
     int is_write;
     if (!PyArg_ParseTuple(args, "LpLL", &addr, &is_write, &tag, &cycle)) return NULL;
     if (sys_submit(s, addr, is_write, tag, cycle) < 0) return NULL;
-    Py_RETURN_NONE;
+    return PyLong_FromSsize_t(s->n_done);  /* completions waiting for take_done() */
 }
 
 /* submit_many(addrs, writes, tags, cycle): sys_submit for each; the three are equally long sequences of ints. */
@@ -722,7 +722,7 @@ static PyObject *System_submit_many(System *s, PyObject *args) {
         if (PyErr_Occurred() || wr < 0) goto out;
         if (sys_submit(s, addr, wr, tag, cycle) < 0) goto out;
     }
-    res = Py_None; Py_INCREF(res);
+    res = PyLong_FromSsize_t(s->n_done);
 out:
     Py_XDECREF(fa); Py_XDECREF(fw); Py_XDECREF(ft);
     return res;
@@ -732,7 +732,7 @@ static PyObject *System_advance(System *s, PyObject *arg) {
     long long to = PyLong_AsLongLong(arg);
     if (to == -1 && PyErr_Occurred()) return NULL;
     if (sys_advance(s, to) < 0) return NULL;
-    Py_RETURN_NONE;
+    return PyLong_FromSsize_t(s->n_done);
 }
 
 static PyObject *System_run_until_idle(System *s, PyObject *arg) {
@@ -807,9 +807,11 @@ static PyObject *System_command_log(System *s, PyObject *unused) {
 static PyMethodDef System_methods[] = {
     {"log_commands", (PyCFunction)System_log_commands, METH_NOARGS, "record every command from now on"},
     {"command_log", (PyCFunction)System_command_log, METH_NOARGS, "(cycle, channel, bank, type) per command"},
-    {"submit", (PyCFunction)System_submit, METH_VARARGS, "submit(addr, is_write, tag, cycle)"},
-    {"submit_many", (PyCFunction)System_submit_many, METH_VARARGS, "submit_many(addrs, writes, tags, cycle)"},
-    {"advance", (PyCFunction)System_advance, METH_O, "advance(to_cycle)"},
+    {"submit", (PyCFunction)System_submit, METH_VARARGS,
+     "submit(addr, is_write, tag, cycle) -> completions buffered"},
+    {"submit_many", (PyCFunction)System_submit_many, METH_VARARGS,
+     "submit_many(addrs, writes, tags, cycle) -> completions buffered"},
+    {"advance", (PyCFunction)System_advance, METH_O, "advance(to_cycle) -> completions buffered"},
     {"run_until_idle", (PyCFunction)System_run_until_idle, METH_O, "run_until_idle(limit_cycle)"},
     {"next_cycle", (PyCFunction)System_next_cycle, METH_NOARGS, "next cycle at which anything happens"},
     {"busy", (PyCFunction)System_busy, METH_NOARGS, "reads pending or transactions not yet admitted"},

@@ -96,27 +96,18 @@ class CompiledDramSystem:
         """Offer one burst-sized transaction to the front end after the memory tick of `cycle` (>= now)."""
         if self.on_done is None:
             self._core.submit(addr, is_write, 0, cycle)
-            return
-        if self._free:
-            tag = self._free.pop()
-            self._tokens[tag] = token
-        else:
-            tag = len(self._tokens)
-            self._tokens.append(token)
-        self._core.submit(addr, is_write, tag, cycle)
-        self._deliver()
+        elif self._core.submit(addr, is_write, self._tag(token), cycle):
+            self._deliver()
 
-    def submit_many(self, addrs: list[int], writes: list[bool], tokens: list[int], cycle: int) -> None:
-        """`submit` of each (integer tokens, delivered as given), in one call."""
+    def submit_many(self, addrs: list[int], writes: list[bool], tokens: list[object], cycle: int) -> None:
+        """`submit` of each in turn, in one call (completions are delivered after the last)."""
         if self.on_done is None:
-            self._core.submit_many(addrs, writes, tokens, cycle)
-            return
-        for a, w, t in zip(addrs, writes, tokens, strict=True):
-            self.submit(a, w, t, cycle)
+            self._core.submit_many(addrs, writes, [0] * len(addrs), cycle)
+        elif self._core.submit_many(addrs, writes, [self._tag(t) for t in tokens], cycle):
+            self._deliver()
 
     def advance(self, to_cycle: int) -> None:
-        self._core.advance(min(to_cycle, INF))
-        if self.on_done is not None:
+        if self._core.advance(min(to_cycle, INF)) and self.on_done is not None:
             self._deliver()
 
     def next_cycle(self) -> int:
@@ -159,6 +150,14 @@ class CompiledDramSystem:
             }
         total = {k: sum(p[k] for p in per.values()) for k in next(iter(per.values()))}
         return {"channels": per, "total": total}
+
+    def _tag(self, token: object) -> int:
+        if self._free:
+            tag = self._free.pop()
+            self._tokens[tag] = token
+            return tag
+        self._tokens.append(token)
+        return len(self._tokens) - 1
 
     def _deliver(self) -> None:
         done = self._core.take_done()

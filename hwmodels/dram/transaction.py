@@ -59,9 +59,13 @@ class TransactionDram:
         event = self.env.event()
         rec = _Access(n_bursts, event, is_write)
         now_cycle = self._now_cycle()
-        submit = self.system.submit
-        for k in range(n_bursts):
-            submit(first + k * rb, is_write, rec, now_cycle)
+        submit_many = getattr(self.system, "submit_many", None)
+        if submit_many is not None:  # the compiled core: one call for all bursts
+            submit_many(range(first, first + n_bursts * rb, rb), [is_write] * n_bursts, [rec] * n_bursts, now_cycle)
+        else:
+            submit = self.system.submit
+            for k in range(n_bursts):
+                submit(first + k * rb, is_write, rec, now_cycle)
         self.accesses += 1
         if is_write:
             self.bytes_requested_written += nbytes
