@@ -322,17 +322,16 @@ static i64 refresh_bound(Channel *c) {
 
 static int issue(Channel *c, int b, int i, i64 clk) {
     int r = c->bank_rank[b], typ, is_write = 0;
-    i64 row = 0, addr = 0;
+    i64 row = 0;
     int rec = -1;
     CmdEntry *q = c->q + (size_t)b * c->cmd_cap;
     if (i < 0) {
         typ = -i - 1;
     } else {
-        row = q[i].row; is_write = q[i].is_write; addr = q[i].addr; rec = q[i].rec;
+        row = q[i].row; is_write = q[i].is_write; rec = q[i].rec;
         i64 orow = c->open_row[b];
         typ = orow < 0 ? ACT : (row == orow ? (is_write ? WR : RD) : PRE);
     }
-    (void)addr;
     if (typ == RD || typ == WR) {
         if (c->qlen[b] == c->cmd_cap) {  /* the bank's queue regains room: its waiting transactions become eligible */
             c->rq_eligible += c->rq_count[b];
