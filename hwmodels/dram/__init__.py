@@ -3,6 +3,7 @@
 Public API:
     DramSpec, get_dram, list_drams, dram_aliases     organisation/timing presets (TOML); spec.py
     DramSystem                                       cycle-level controllers + in-order front end; system.py
+                                                     (compiled core of the same model: compiled.py, _dramcore.c)
     TransactionDram                                  SimPy adapter: access(addr, nbytes, is_write) -> event
     BulkDram, BulkResult                             DMA-level timing per row activation; bulk.py
     run_bench, BenchResult, PATTERNS                 the DRAMSim3 reference methodology (`dsqsim dram-bench`)

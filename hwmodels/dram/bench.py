@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hwmodels.dram.compiled import make_system
 from hwmodels.dram.spec import DramSpec, get_dram
-from hwmodels.dram.system import DramSystem
 
 PATTERNS = ("seq_read", "seq_write", "mix", "rand_read")
 MIX_WRITE_BASE = 512 << 20
@@ -69,8 +69,11 @@ def pattern_addresses(pattern: str, requests: int, stride_bytes: int, seed: int 
 
 def run_bench(dram: str | DramSpec, pattern: str = "seq_read", requests: int = 200_000, stride_bytes: int = 64,
               issue_width: int = 1, address_mapping: str | None = None, outstanding: int | None = None,
-              seed: int = 1) -> BenchResult:
-    """Drive `requests` requests of a pattern through the transaction-level model and measure it."""
+              seed: int = 1, compiled: bool | None = None) -> BenchResult:
+    """Drive `requests` requests of a pattern through the transaction-level model and measure it.
+
+    compiled: None -> the compiled core if built, else the pure-Python model; True / False to choose (same results).
+    """
     spec = get_dram(dram)
     if address_mapping:
         spec = spec.with_overrides(address_mapping=address_mapping)
@@ -82,25 +85,29 @@ def run_bench(dram: str | DramSpec, pattern: str = "seq_read", requests: int = 2
     rb = spec.request_bytes
     bursts = max(-(-stride_bytes // rb), 1)  # a request larger than one burst is several transactions
     remaining = [bursts] * requests
-    end = [0]
     done_heap: list[int] = []
 
     def on_done(token: object, added: int, done: int, is_write: bool) -> None:
         k = token  # request index
         remaining[k] -= 1
-        if done > end[0]:
-            end[0] = done
-        if remaining[k] == 0 and outstanding is not None:
+        if remaining[k] == 0:
             heapq.heappush(done_heap, done)
 
-    system = DramSystem(spec, issue_width=issue_width, on_done=on_done)
+    # without an outstanding limit nobody waits for a completion: the counters say everything
+    system = make_system(spec, issue_width=issue_width, on_done=None if outstanding is None else on_done,
+                         compiled=compiled)
     t0 = time.perf_counter()
     a_list, w_list = addrs.tolist(), writes.tolist()
     if outstanding is None:
-        for k in range(requests):
-            base = a_list[k] - a_list[k] % rb if bursts > 1 else a_list[k]
-            for j in range(bursts):
-                system.submit(base + j * rb, w_list[k], k, 0)
+        if bursts > 1:  # burst addresses of each request, in order
+            a_list = [a - a % rb + j * rb for a in a_list for j in range(bursts)]
+            w_list = [w for w in w_list for _ in range(bursts)]
+        submit_many = getattr(system, "submit_many", None)
+        if submit_many is not None:
+            submit_many(a_list, w_list, [0] * len(a_list), 0)
+        else:
+            for a, w in zip(a_list, w_list, strict=True):
+                system.submit(a, w, 0, 0)
         system.run_until_idle()
     else:
         inflight, now = 0, 0
@@ -118,7 +125,7 @@ def run_bench(dram: str | DramSpec, pattern: str = "seq_read", requests: int = 2
         system.run_until_idle()
     wall = time.perf_counter() - t0
     tot = system.stats()["total"]
-    end_cycle = max(end[0], 1)
+    end_cycle = max(system.last_done_cycle(), 1)
     achieved = requests * stride_bytes / (end_cycle * spec.tCK_ns)
     n_rd = tot["reads_done"]
     lat = tot["read_latency_sum_cycles"] / n_rd * spec.tCK_ns if n_rd else None

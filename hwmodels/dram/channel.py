@@ -70,6 +70,7 @@ class ChannelController(BankCommands):
         self.n_reads_done = 0
         self.n_writes_done = 0
         self.last_busy_cycle = 0
+        self.cmd_log: list[tuple[int, int, int]] | None = None  # (clk, bank, type) per command, when enabled
 
     # --- front end ---------------------------------------------------------------------------------------------
     def will_accept(self, is_write: bool) -> bool:
@@ -200,6 +201,8 @@ class ChannelController(BankCommands):
             self.n_ref += 1
             self.refresh_q.popleft()
             self.in_ref, self.ref_rank = False, -1
+        if self.cmd_log is not None:
+            self.cmd_log.append((clk, b, typ))
         self._update_timing(typ, b, r, clk)
         if typ == ACT:
             self._raise_act_bounds(r, clk)

@@ -126,6 +126,22 @@ class DramSystem:
                 break
             self.advance(min(c + 1024, limit_cycle))  # in chunks: `busy()` is not free
 
+    def log_commands(self) -> None:
+        """Record every command issued from now on (for `command_log`)."""
+        for ch in self.channels:
+            ch.cmd_log = []
+
+    def command_log(self) -> list[tuple[int, int, int, int]]:
+        """(cycle, channel, flat bank, command type) of each command since `log_commands`, in issue order
+        (channels in turn within a cycle); types are hwmodels.dram.timing.ACT, PRE, RD, WR, REF."""
+        out = [(clk, ch.channel, b, typ) for ch in self.channels for clk, b, typ in (ch.cmd_log or [])]
+        out.sort(key=lambda e: (e[0], e[1]))  # stable: a channel's commands of one cycle keep their order
+        return out
+
+    def last_done_cycle(self) -> int:
+        """The latest completion cycle so far (0 if none)."""
+        return max(ch.last_busy_cycle for ch in self.channels)
+
     def stats(self) -> dict:
         """Nested statistics per channel and totals (commands, row hits, bytes, busy cycles)."""
         per = {}

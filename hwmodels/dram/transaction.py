@@ -1,5 +1,5 @@
 """The transaction-level DRAM as a SimPy component: `access()` returns an event, every burst goes through the
-cycle-level controllers of `DramSystem`.
+cycle-level controllers of `DramSystem` (or its compiled core, hwmodels/dram/compiled.py).
 
 Time: the SimPy environment keeps its own unit (e.g. compute cycles); `ns_per_env_unit` converts. The model advances
 lazily and only to the current SimPy time: on each `access()` call and on a wake-up scheduled (a plain SimPy
@@ -14,8 +14,8 @@ import math
 import simpy
 
 from hwmodels.dram.channel import INF
+from hwmodels.dram.compiled import make_system
 from hwmodels.dram.spec import DramSpec, get_dram
-from hwmodels.dram.system import DramSystem
 
 
 class _Access:
@@ -29,17 +29,18 @@ class TransactionDram:
     """A DRAM whose `access(addr, nbytes, is_write)` events complete when every burst is done.
 
     issue_width: transactions the front end may hand the controllers per memory clock (in order, blocking when a
-    queue is full); None = as many as the queues accept.
+    queue is full); None = as many as the queues accept. compiled: None -> the compiled core if built, else the
+    pure-Python model (same results); True / False to choose.
     """
 
     def __init__(self, env: simpy.Environment, spec: str | DramSpec, ns_per_env_unit: float = 1.0,
-                 issue_width: int | None = None):
+                 issue_width: int | None = None, compiled: bool | None = None):
         if not (ns_per_env_unit > 0 and math.isfinite(ns_per_env_unit)):
             raise ValueError(f"ns_per_env_unit must be a positive number, got {ns_per_env_unit!r}")
         self.env = env
         self.spec = get_dram(spec)
         self.units_per_cycle = self.spec.tCK_ns / ns_per_env_unit
-        self.system = DramSystem(self.spec, issue_width=issue_width, on_done=self._burst_done)
+        self.system = make_system(self.spec, issue_width=issue_width, on_done=self._burst_done, compiled=compiled)
         self._wake: simpy.Event | None = None
         self._wake_cycle = INF
         self.bytes_requested_read = 0
@@ -58,9 +59,13 @@ class TransactionDram:
         event = self.env.event()
         rec = _Access(n_bursts, event, is_write)
         now_cycle = self._now_cycle()
-        submit = self.system.submit
-        for k in range(n_bursts):
-            submit(first + k * rb, is_write, rec, now_cycle)
+        submit_many = getattr(self.system, "submit_many", None)
+        if submit_many is not None:  # the compiled core: one call for all bursts
+            submit_many(range(first, first + n_bursts * rb, rb), [is_write] * n_bursts, [rec] * n_bursts, now_cycle)
+        else:
+            submit = self.system.submit
+            for k in range(n_bursts):
+                submit(first + k * rb, is_write, rec, now_cycle)
         self.accesses += 1
         if is_write:
             self.bytes_requested_written += nbytes
