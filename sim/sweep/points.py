@@ -28,19 +28,40 @@ def point_machine(point: SweepPoint):
 
 
 def validate_points(points: Sequence[SweepPoint]) -> None:
-    """Resolve every name and override once, so bad input fails before any worker starts."""
+    """Resolve every name and override, and plan every (workload, machine, configuration) the grid will simulate,
+    so bad input (an unknown name, an SRAM too small for a tile ...) fails in one line before anything is written
+    or any worker starts. Planning is cheap (~0.1 s per configuration); the simulation itself is not run."""
+    from sim.engine import EngineOptions
+    from sim.engine.machine_view import MachineView
+    from sim.engine.plan import plan_trace
     from sim.policy import get_policy
+    from sim.roofline import roofline
 
     for workload, batch, seq_len in {(p.workload, p.batch, p.seq_len) for p in points}:
         _trace(workload, batch, seq_len)
-    for policy in {p.policy for p in points}:
-        get_policy(policy)
-    seen = set()
+    configs = {}
+    for policy, steps in {(p.policy, p.steps) for p in points}:
+        configs[policy, steps] = list(dict.fromkeys(c for c, _ in get_policy(policy).timeline(steps)))
+    machines = {}
     for p in points:
         key = (p.hw, p.dram_bw_scale, p.array, p.sram_kb)
-        if key not in seen:
-            seen.add(key)
-            point_machine(p)
+        if key not in machines:
+            machines[key] = point_machine(p)
+    max_steps = EngineOptions().max_steps
+    planned = set()
+    for p in points:
+        machine = machines[p.hw, p.dram_bw_scale, p.array, p.sram_kb]
+        trace = _trace(p.workload, p.batch, p.seq_len)
+        for config in configs[p.policy, p.steps]:
+            # plans do not depend on the DRAM bandwidth; the roofline needs no SRAM fit
+            key = (p.workload, p.batch, p.seq_len, p.hw, p.array, p.sram_kb, config, p.fidelity == "roofline")
+            if key in planned:
+                continue
+            planned.add(key)
+            if p.fidelity == "roofline":
+                roofline(trace, machine, config)
+            else:
+                plan_trace(trace, config, MachineView(machine), max_steps)
 
 
 def evaluate_point(point: SweepPoint) -> dict:
