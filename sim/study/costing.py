@@ -103,13 +103,11 @@ def prefetch(trace, jobs: Iterable[tuple[Any, PrecisionConfig, str]], cache, wor
     jobs = list({(repr(m), c, f): (m, c, f) for m, c, f in jobs}.values())
     if workers <= 1 or len(jobs) <= 1 or cache is None or cache.directory is None:
         return  # nothing to gain: cost_timeline simulates them in process
-    from concurrent.futures import ProcessPoolExecutor
-
-    from sim.sweep.executors import process_context
+    from sim.lifecycle import worker_pool
 
     # Slowest fidelity first, so the pool ends evenly.
     jobs.sort(key=lambda j: FIDELITY_COST.index(j[2]) if j[2] in FIDELITY_COST else len(FIDELITY_COST))
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=process_context()) as pool:
+    with worker_pool(min(workers, len(jobs))) as pool:  # workers die with this process
         for fut in [pool.submit(_simulate_into, trace, m, c, f, str(cache.directory)) for m, c, f in jobs]:
             fut.result()
 

@@ -147,13 +147,13 @@ def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progres
             say(f"[{run.name}] training {run.cfg.steps} steps on task {run.cfg.task} ...")
             finished[run.name] = run.train(train_fn, resume, progress)
         return finished
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from sim.sweep.executors import process_context
+    from sim.lifecycle import worker_pool
 
     say(f"training {', '.join(r.name for r in todo)} ({runs[0].cfg.steps} steps on task {runs[0].cfg.task}), "
         f"{min(workers, len(todo))} at a time ...")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=process_context()) as pool:
+    with worker_pool(min(workers, len(todo))) as pool:  # trainers die with this process
         futures = {pool.submit(_train_one, run, train_fn, resume, False): run for run in todo}
         for fut in as_completed(futures):
             run = futures[fut]
@@ -202,6 +202,16 @@ def run_study(
         raise OSError(f"study output {str(out)!r} exists and is not a directory")
     trace, machine, _ = _resolve(cfg)  # bad names fail here, before any training
     train_fn = train_fn or _default_train()
+    if out is None:
+        return _run_study(cfg, None, trace, machine, resume, progress, report, workers, train_fn, say)
+    from sim.lifecycle import RunLock
+
+    with RunLock(out, "study directory"):  # one live owner per directory (a second study fails in one line)
+        return _run_study(cfg, out, trace, machine, resume, progress, report, workers, train_fn, say)
+
+
+def _run_study(cfg: StudyConfig, out: Path | None, trace, machine, resume: bool, progress: bool, report: bool,
+               workers: int, train_fn: Callable, say: Callable[[str], None]) -> StudyResult:
     root = out if out is not None else Path(tempfile.mkdtemp(prefix="dsqsim-study-"))
     cache = ResultCache(root / "cache")  # on disk, so parallel workers fill it and a re-run reuses it
     runs = [_PolicyRun(cfg, name, root) for name in cfg.policies]

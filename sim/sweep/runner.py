@@ -56,7 +56,18 @@ def run_sweep(
 
         validate_points(points)  # bad names fail here, in one line, before any worker starts
         point_fn = evaluate_point
-    store = SweepStore(out) if out is not None else None
+    if out is None:
+        return _run(points, None, resume, executor, workers, scheduler, progress, point_fn, on_point)
+    from sim.lifecycle import RunLock
+
+    store = SweepStore(out)  # checks the path before the lock file is made beside it
+    with RunLock(out, "sweep output", directory=False):  # one live owner per output (a second sweep fails)
+        return _run(points, store, resume, executor, workers, scheduler, progress, point_fn, on_point)
+
+
+def _run(points: list[SweepPoint], store: SweepStore | None, resume: bool, executor: str, workers: int,
+         scheduler: str | None, progress: bool, point_fn: PointFn,
+         on_point: Callable[[SweepPoint, dict], None] | None) -> pd.DataFrame:
     done: dict[str, dict] = {}
     if store is not None:
         store.start(resume)  # the first write: every point was validated above

@@ -71,8 +71,7 @@ class SweepStore:
         self.parts_dir = self.out_path.with_name(self.out_path.name + ".parts")
         self.staging_dir = self.out_path.with_name(self.out_path.name + ".parts.new")
         self.write_dir = self.parts_dir
-        # Whether this output holds results a failed run must not destroy (decided once, before the run writes).
-        self.had_results = self.out_path.exists() or any(self.parts_dir.glob("*.json"))
+        self.had_results = False  # set by start(): whether there are results a failed run must not destroy
 
     @property
     def staged(self) -> bool:
@@ -86,6 +85,7 @@ class SweepStore:
 
     def start(self, resume: bool) -> None:
         """Prepare the directories for a run (after all input is validated: this is the first write)."""
+        self.had_results = self.out_path.exists() or any(self.parts_dir.glob("*.json"))
         if resume:
             self._adopt_staged()
             self.write_dir = self.parts_dir
