@@ -6,7 +6,19 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
+
+
+class LazyText:
+    """A help-text value computed only when `--help` is formatted (argparse expands `%(name)s` from the action's
+    attributes), so a default that lives in a heavy module is quoted from the code without importing it at start."""
+
+    def __init__(self, compute: Callable[[], Any]):
+        self.compute = compute
+
+    def __str__(self) -> str:
+        return str(self.compute())
 
 
 def positive_int(text: str) -> int:
@@ -48,9 +60,12 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
 
 def load_workload(args: argparse.Namespace):
     """The Trace named by --workload with the --batch/--seq-len overrides applied."""
+    from sim.limits import check_trace
     from workloads import resolve_workload
 
-    return resolve_workload(args.workload, batch=args.batch, seq_len=args.seq_len)
+    trace = resolve_workload(args.workload, batch=args.batch, seq_len=args.seq_len)
+    check_trace(trace)  # sizes the models cannot count exactly fail here, in one line
+    return trace
 
 
 def print_json(obj: Any) -> None:

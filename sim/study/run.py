@@ -53,6 +53,11 @@ class StudyConfig:
             object.__setattr__(self, "bw_fidelity", self.fidelity)
         if not self.dram_bw_scales or not all(s > 0 for s in self.dram_bw_scales):
             raise ValueError(f"dram_bw_scales must be positive numbers, got {self.dram_bw_scales!r}")
+        from sim.limits import check_overrides, check_steps
+
+        check_steps(self.steps)
+        for scale in self.dram_bw_scales:
+            check_overrides(dram_bw_scale=scale)
 
 
 @dataclass
@@ -290,6 +295,9 @@ def _resolve(cfg: StudyConfig):
     policies = {name: get_policy(name) for name in cfg.policies}
     machine = get_machine(cfg.hw)
     trace = resolve_workload(cfg.workload, batch=cfg.batch, seq_len=cfg.seq_len)
+    from sim.limits import check_trace
+
+    check_trace(trace)
     for fidelity in (cfg.fidelity, cfg.bw_fidelity):
         if fidelity not in FIDELITIES:
             raise ValueError(f"unknown fidelity {fidelity!r}; choose from {', '.join(FIDELITIES)}")

@@ -10,9 +10,12 @@ from sim.sweep.grid import SweepPoint, parse_array
 
 @lru_cache(maxsize=16)
 def _trace(workload: str, batch: int | None, seq_len: int | None):
+    from sim.limits import check_trace
     from workloads import resolve_workload
 
-    return resolve_workload(workload, batch=batch, seq_len=seq_len)
+    trace = resolve_workload(workload, batch=batch, seq_len=seq_len)
+    check_trace(trace)
+    return trace
 
 
 def point_machine(point: SweepPoint):
@@ -24,6 +27,9 @@ def point_machine(point: SweepPoint):
         overrides["array"] = parse_array(point.array)
     if point.sram_kb is not None:
         overrides["sram_kb"] = point.sram_kb
+    from sim.limits import check_overrides
+
+    check_overrides(**overrides)
     return get_machine(point.hw).with_overrides(**overrides)
 
 
