@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import plots
-from reports.files import atomic_write_text, slug
+from reports.files import atomic_write_text, slug, write_error
 from reports.load import Results, load_results
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -108,6 +108,15 @@ def _sweep_sections(res: Results, plots_dir: Path) -> list[str]:
     return out
 
 
+def plots_folder(res: Results, out: str | os.PathLike) -> Path:
+    """Where the report's PNG/SVG plots go: a study's own `plots/` when the report is written into the study
+    directory, else `<out stem>_plots/` beside the report."""
+    out = Path(out)
+    if res.kind == "study" and res.source is not None and out.parent.resolve() == Path(res.source).resolve():
+        return Path(res.source) / "plots"
+    return out.with_name(out.stem + "_plots")
+
+
 def write_report(source, out: str | os.PathLike = "report.html", title: str | None = None) -> Path:
     """Write one self-contained HTML report of `source` (see `reports.load.load_results`) to `out`; the plots also
     go, as PNG and SVG, to `plots/` beside a study's tables or to `<out stem>_plots/` beside the report."""
@@ -117,11 +126,11 @@ def write_report(source, out: str | os.PathLike = "report.html", title: str | No
         raise ValueError(f"report file must end in .html, got {str(out)!r}")
     if not out.parent.is_dir():
         raise OSError(f"report folder {str(out.parent)!r} does not exist")
-    if res.kind == "study" and res.source is not None and out.parent.resolve() == Path(res.source).resolve():
-        plots_dir = Path(res.source) / "plots"
-    else:
-        plots_dir = out.with_name(out.stem + "_plots")
-    plots_dir.mkdir(exist_ok=True)
+    plots_dir = plots_folder(res, out)
+    try:
+        plots_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise write_error(out, exc) from None
     sections = _study_sections(res, plots_dir) if res.kind == "study" else _sweep_sections(res, plots_dir)
     title = title or (f"dsqsim {res.kind}: " + (str(res.source) if res.source else "in-memory results"))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -20,7 +20,12 @@ def run(args) -> int:
 
     trace = load_workload(args)
     if args.out:
-        trace.save(args.out)
+        try:
+            trace.save(args.out)
+        except OSError as exc:  # name the user's path, not the temporary file the atomic write used
+            from reports.files import write_error
+
+            raise write_error(args.out, exc) from None
     if args.json:
         print_json({
             "workload": trace.workload, "batch": trace.batch, "seq_len": trace.seq_len, "ops": len(trace.ops),

@@ -19,16 +19,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.files import readable_tmp
+from reports.files import readable_tmp, write_error
+
+
+def _mkdir(folder: Path, target: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(target, exc) from None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(path.parent, path)
     tmp = readable_tmp(path.parent, path.name)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -37,7 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
     """Write a DataFrame as Parquet (or CSV for a .csv path) so a reader never sees a half-written file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(path.parent, path)
     tmp = readable_tmp(path.parent, path.name)
     try:
         if path.suffix == ".csv":
@@ -45,6 +55,9 @@ def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
         else:
             df.to_parquet(tmp, index=False)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
