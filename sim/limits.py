@@ -16,6 +16,8 @@ MAX_DRAM_CHANNELS = 4096      # the engine keeps state per channel
 BW_SCALE_RANGE = (1e-6, 1e6)  # --dram-bw-scale: beyond this the DRAM clock is not a finite, non-zero float in ns
 MAX_SRAM_KB = 2**40           # 1 EiB of SRAM: larger is no longer "an SRAM" and its byte count loses float precision
 MAX_ARRAY_DIM = 2**20         # systolic array rows/cols
+MAX_GEMM_FOLDS = 2_000_000    # column folds (N / array cols): the fold model keeps a list entry per fold (~0.8 s)
+MAX_OPERAND_BITS = 64         # --bits-a/--bits-b/--native-bits of `dsqsim gemm`
 
 
 def trace_bounds(trace) -> tuple[int, int, int]:
@@ -62,3 +64,19 @@ def check_overrides(dram_bw_scale: float | None = None, array: tuple[int, int] |
 
 def check_steps(steps: int, what: str = "steps") -> None:
     check_range(what, int(steps), 1, MAX_STEPS)
+
+
+def check_gemm(m: int, k: int, n: int, bits: tuple[int, ...], array: tuple[int, int] | None) -> None:
+    """ValueError (one line) for a GEMM the fold model cannot represent exactly or hold in memory."""
+    for b in bits:
+        check_range("an operand width in bits", int(b), 1, MAX_OPERAND_BITS)
+    if array is not None:
+        check_overrides(array=array)
+    if m * k * n * MAX_OPERAND_BITS**2 > MAX_COUNT:
+        raise ValueError(f"a {m}x{k}x{n} GEMM has {float(m * k * n):.3g} MACs, beyond what the models count "
+                         f"exactly (2**62 bit-operations); use smaller --m/--k/--n")
+    if array is not None:
+        folds = -(-n // array[1])
+        if folds > MAX_GEMM_FOLDS:
+            raise ValueError(f"a {m}x{k}x{n} GEMM on a {array[0]}x{array[1]} array takes {folds:,} column folds; the "
+                             f"fold model handles at most {MAX_GEMM_FOLDS:,} (use a smaller --n or more --cols)")

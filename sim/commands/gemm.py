@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from hwmodels.compute import PrecisionLaw, systolic_gemm
+    from sim.limits import check_gemm, check_overrides
 
     t0 = time.perf_counter()
     if args.hw is not None:
@@ -68,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         if machine.array is None and (args.fixed_precision or args.dataflow):
             raise ValueError(f"machine {machine.name!r} is a throughput model: --dataflow and --fixed-precision "
                              "apply to systolic arrays only")
+        check_overrides(array=array, sram_kb=args.sram_kb)
         machine = machine.with_overrides(array=array, sram_kb=args.sram_kb, dataflow=args.dataflow)
+        check_gemm(args.m, args.k, args.n, (args.bits_a, args.bits_b),
+                   (machine.array.rows, machine.array.cols) if machine.array is not None else None)
         if args.fixed_precision:
             import dataclasses
 
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.rows is None or args.cols is None:
             raise ValueError("give --rows and --cols (or --hw MACHINE)")
+        check_overrides(sram_kb=args.sram_kb)
+        check_gemm(args.m, args.k, args.n, (args.bits_a, args.bits_b, args.native_bits), (args.rows, args.cols))
         law = PrecisionLaw(native_bits=args.native_bits, min_bits=min(2, args.native_bits),
                            scalable=not args.fixed_precision)
         result = systolic_gemm(args.rows, args.cols, args.dataflow or "os", args.m, args.k, args.n,
