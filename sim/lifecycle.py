@@ -66,14 +66,23 @@ def die_with_parent(owner_pid: int) -> None:
     threading.Thread(target=watch, name="dsqsim-orphan-watch", daemon=True).start()
 
 
-def worker_pool(workers: int, mp_context=None) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process (see `die_with_parent`)."""
+def _init_worker(owner_pid: int, progress_queue) -> None:
+    die_with_parent(owner_pid)
+    if progress_queue is not None:
+        from sim.progress import set_worker_queue
+
+        set_worker_queue(progress_queue)
+
+
+def worker_pool(workers: int, mp_context=None, progress_queue=None) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process (see `die_with_parent`). With `progress_queue` (a queue
+    of `mp_context`), `sim.progress.report` in a worker feeds it."""
     if mp_context is None:
         from sim.sweep.executors import process_context
 
         mp_context = process_context()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context, initializer=die_with_parent,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context, initializer=_init_worker,
+                               initargs=(os.getpid(), progress_queue))
 
 
 class RunLocked(OSError):

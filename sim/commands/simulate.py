@@ -92,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     machine = build_machine(args)
     policy = get_policy(args.policy)
     options = EngineOptions(max_steps=args.max_steps) if args.max_steps else EngineOptions()
+    if args.fidelity == "transaction":  # minutes to hours on a real workload: say so before starting
+        import sys
+
+        from sim.progress import estimate_line
+
+        configs = dict.fromkeys(c for c, _ in policy.timeline(args.total_steps))
+        print(estimate_line(trace, machine, configs), file=sys.stderr, flush=True)
     cache = ResultCache(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
     result = simulate_policy(trace, machine, policy, total_steps=args.total_steps, fidelity=args.fidelity,
                              options=options, cache=cache)

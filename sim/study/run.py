@@ -111,12 +111,18 @@ class _PolicyRun:
         except (OSError, ValueError, KeyError):
             return None  # an unreadable record: train again
 
-    def train(self, train_fn: Callable, resume: bool, progress: bool):
+    def train(self, train_fn: Callable, resume: bool, progress: bool, report_steps: bool = False):
+        """Train (in this process); `report_steps`: send each finished step to the pool's progress queue."""
+        from sim.progress import accepts, report
+
         if not resume and self.dir.exists():
             shutil.rmtree(self.dir)  # a fresh study: the training module refuses to overwrite a run
         t0 = time.perf_counter()
+        extra = {}
+        if report_steps and accepts(train_fn, "on_step"):
+            extra["on_step"] = lambda done: report(self.name, done)
         result = train_fn(self.cfg.task, self.name, self.cfg.steps, self.cfg.seed, out_dir=self.dir / "train",
-                          resume=resume, eval_every=self.eval_every, progress=progress)
+                          resume=resume, eval_every=self.eval_every, progress=progress, **extra)
         info = {"run": self.fingerprint(), "final": {k: _num(v) for k, v in result.final.items()},
                 "train_wall_s": float(getattr(result, "wall_s", time.perf_counter() - t0))}
         from sim.sweep.store import atomic_write_bytes, atomic_write_frame
@@ -131,8 +137,8 @@ def _num(v):
     return None if v is None else float(v)
 
 
-def _train_one(run: _PolicyRun, train_fn: Callable, resume: bool, progress: bool):
-    return run.train(train_fn, resume, progress)
+def _train_one(run: _PolicyRun, train_fn: Callable, resume: bool, report_steps: bool):
+    return run.train(train_fn, resume, False, report_steps)  # one aggregated bar in the parent, none per worker
 
 
 def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progress: bool, workers: int,
@@ -155,16 +161,32 @@ def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progres
     from concurrent.futures import as_completed
 
     from sim.lifecycle import worker_pool
+    from sim.progress import QueueBar
+    from sim.sweep.executors import process_context
 
     say(f"training {', '.join(r.name for r in todo)} ({runs[0].cfg.steps} steps on task {runs[0].cfg.task}), "
         f"{min(workers, len(todo))} at a time ...")
-    with worker_pool(min(workers, len(todo))) as pool:  # trainers die with this process
-        futures = {pool.submit(_train_one, run, train_fn, resume, False): run for run in todo}
+    ctx = process_context()
+    steps_q = ctx.Queue() if progress else None
+    total = sum(run.cfg.steps for run in todo)
+    with (QueueBar(steps_q, total, "training", progress, "step") if progress else _Nothing()) as bar, \
+            worker_pool(min(workers, len(todo)), ctx, steps_q) as pool:  # trainers die with this process
+        futures = {pool.submit(_train_one, run, train_fn, resume, progress): run for run in todo}
         for fut in as_completed(futures):
             run = futures[fut]
             finished[run.name] = fut.result()
+            if progress:
+                bar.set(run.name, run.cfg.steps)
             say(f"[{run.name}] trained in {finished[run.name][2]['train_wall_s']:.0f} s")
     return finished
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 def _default_train() -> Callable:
@@ -225,7 +247,15 @@ def _run_study(cfg: StudyConfig, out: Path | None, trace, machine, resume: bool,
     jobs += [(machine.with_overrides(dram_bw_scale=float(s)), c, cfg.bw_fidelity) for name in cfg.policies
              for c, _ in trained[name][1] for s in cfg.dram_bw_scales if s != 1.0 or cfg.bw_fidelity != cfg.fidelity]
     say(f"simulating {len(jobs)} configuration(s), {workers} at a time ...")
-    prefetch(trace, jobs, cache, workers)
+    slow = [c for m, c, f in jobs if f == "transaction" and m is machine]
+    if slow:
+        from sim.progress import estimate_line
+
+        say(estimate_line(trace, machine, dict.fromkeys(slow), workers) + " per bandwidth point")
+    from sim.progress import bar
+
+    with bar(len(jobs), "simulating", progress, "config") as sim_bar:
+        prefetch(trace, jobs, cache, workers, on_done=lambda: sim_bar.update(1))
 
     parts = [_cost_policy(cfg, name, *trained[name], trace, machine, cache, say) for name in cfg.policies]
     if out is None:

@@ -70,6 +70,25 @@ def validate_points(points: Sequence[SweepPoint]) -> None:
                 plan_trace(trace, config, MachineView(machine), max_steps)
 
 
+def estimate_line(points: Sequence[SweepPoint], workers: int) -> str:
+    """The transaction-level time estimate of a grid (bursts do not depend on the DRAM bandwidth axis)."""
+    from sim.policy import get_policy
+    from sim.progress import duration, measured_burst_rate, transaction_bursts
+
+    bursts, rate, seen = 0, None, {}
+    for p in points:
+        machine = point_machine(p)
+        rate = rate or measured_burst_rate(machine.dram)
+        for config in dict.fromkeys(c for c, _ in get_policy(p.policy).timeline(p.steps)):
+            key = (p.workload, p.batch, p.seq_len, p.hw, p.array, p.sram_kb, config)
+            if key not in seen:
+                seen[key] = transaction_bursts(_trace(p.workload, p.batch, p.seq_len), machine, config)
+            bursts += seen[key]
+    seconds = bursts / rate / max(1, min(workers, len(points)))
+    return (f"transaction fidelity: {bursts:.3g} DRAM bursts at ~{rate:.3g} bursts/s measured here: about "
+            f"{duration(seconds)} on {workers} worker(s)")
+
+
 def evaluate_point(point: SweepPoint) -> dict:
     """Per-step figures of the point's policy averaged over its schedule of `point.steps` steps."""
     from sim.policy import get_policy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,6 +57,10 @@ def run_sweep(
 
         validate_points(points)  # bad names fail here, in one line, before any worker starts
         point_fn = evaluate_point
+        if fidelity == "transaction" and progress:
+            from sim.sweep.points import estimate_line
+
+            print(estimate_line(points, workers), file=sys.stderr, flush=True)
     if out is None:
         return _run(points, None, resume, executor, workers, scheduler, progress, point_fn, on_point)
     from sim.lifecycle import RunLock
@@ -117,17 +122,7 @@ def _run(points: list[SweepPoint], store: SweepStore | None, resume: bool, execu
     return df[[c for c in LEAD_COLUMNS if c in df] + [c for c in df if c not in LEAD_COLUMNS]] if len(df) else df
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(total: int, initial: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
+    from sim.progress import bar
 
-    return tqdm(total=total, initial=initial, unit="pt", desc="sweep", dynamic_ncols=True)
+    return bar(total, "sweep", enabled, "pt", initial)
