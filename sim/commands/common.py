@@ -58,13 +58,15 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-def load_workload(args: argparse.Namespace):
-    """The Trace named by --workload with the --batch/--seq-len overrides applied."""
+def load_workload(args: argparse.Namespace, check: bool = True):
+    """The Trace named by --workload with the --batch/--seq-len overrides applied; `check`: refuse sizes the models
+    cannot count exactly (`sim.limits.check_trace`; `dsqsim trace` only writes shapes and skips it)."""
     from sim.limits import check_trace
     from workloads import resolve_workload
 
     trace = resolve_workload(args.workload, batch=args.batch, seq_len=args.seq_len)
-    check_trace(trace)  # sizes the models cannot count exactly fail here, in one line
+    if check:
+        check_trace(trace)  # sizes the models cannot count exactly fail here, in one line
     return trace
 
 
