@@ -8,8 +8,9 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_study_dir(tmp_path_factory):
     """A study directory with tables, plots and report.html (two policies, stand-in training, roofline fidelity)."""
+    from test_study import _FakeTrain  # tests/ is on sys.path (pytest prepends a rootless test folder)
+
     from sim.study import StudyConfig, run_study
-    from tests.test_study import _FakeTrain
 
     out = tmp_path_factory.mktemp("tiny-study") / "study"
     cfg = StudyConfig(task="numwords", workload="tiny-mt", hw="edge-npu", policies=("fp32", "dsq"), steps=10,

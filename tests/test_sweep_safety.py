@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_sweep_machinery import CountingPoint, _calls
 
 from sim.cli import main
 from sim.sweep import run_sweep
-from tests.test_sweep_machinery import CountingPoint, _calls
 
 
 def _snapshot(out) -> dict[str, bytes]:
