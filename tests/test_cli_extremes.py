@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,7 +30,8 @@ FIGURE_WORDS = ("bytes", "cycles", "time", "_s", "_ns", "macs", "bitops", "gbps"
 
 # A quick fixed sample by default; DSQSIM_EXTREME_EXAMPLES=500 explores (randomised) before a release.
 _EXAMPLES = int(os.environ.get("DSQSIM_EXTREME_EXAMPLES", "12"))
-SETTINGS = settings(max_examples=_EXAMPLES, deadline=None, derandomize="DSQSIM_EXTREME_EXAMPLES" not in os.environ,
+SETTINGS = settings(max_examples=_EXAMPLES, deadline=timedelta(seconds=60),  # per run: a hang fails, a slow CPU not
+                    derandomize="DSQSIM_EXTREME_EXAMPLES" not in os.environ,
                     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # "explain" traces: slow
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
