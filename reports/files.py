@@ -15,9 +15,20 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
-def readable_tmp(directory: str | os.PathLike, name: str, suffix: str = ".tmp") -> str:
-    """A new temporary file in `directory` with the permissions of an ordinary new file (mkstemp's are 0600)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+def write_error(path: str | os.PathLike, exc: OSError) -> OSError:
+    """An OSError naming the file the user asked for, not the temporary file an atomic write went through."""
+    why = exc.strerror or str(exc).splitlines()[0]
+    return OSError(f"cannot write {str(path)!r}: {why}")
+
+
+def readable_tmp(directory: str | os.PathLike, name: str, suffix: str = ".tmp",
+                 target: str | os.PathLike | None = None) -> str:
+    """A new temporary file in `directory` with the permissions of an ordinary new file (mkstemp's are 0600).
+    An error names `target` (default `directory/name`), the file the temporary one will become."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    except OSError as exc:
+        raise write_error(target or Path(directory) / name, exc) from None
     os.close(fd)
     os.chmod(tmp, _umask_mode())
     return tmp
@@ -30,6 +41,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -53,10 +67,13 @@ def save_figure(fig, path: str | os.PathLike) -> list[Path]:
     targets = plot_paths(path)
     try:
         for t in targets:
-            tmp = readable_tmp(t.parent, t.stem, t.suffix)
+            tmp = readable_tmp(t.parent, t.stem, t.suffix, target=t)
             try:
                 fig.savefig(tmp, format=t.suffix.lstrip(".").lower())
                 os.replace(tmp, t)
+            except OSError as exc:
+                Path(tmp).unlink(missing_ok=True)
+                raise write_error(t, exc) from None
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise

@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from reports import plots
-from reports.files import atomic_write_text, slug
+from reports.files import atomic_write_text, slug, write_error
 from reports.load import Results, load_results
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;
 border:1px solid #eee;margin:0.3em 0}figure{margin:1em 0}figcaption{font-size:13px;color:#555}
-.note{color:#555;font-size:13px}"""
+.note{color:#555;font-size:13px}.scroll{overflow-x:auto;max-width:100%}.scroll table{margin-top:0}"""
 MAX_ROWS = 200  # rows shown per table (the files hold all of them)
 
 
@@ -27,7 +27,8 @@ def _table(df: pd.DataFrame, caption: str) -> str:
     shown = df.head(MAX_ROWS)
     more = f"<p class=note>first {MAX_ROWS} of {len(df)} rows</p>" if len(df) > MAX_ROWS else ""
     body = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
-    return f"<h3>{html.escape(caption)}</h3>{body}{more}"
+    # wide tables (a study's summary has ~20 columns) scroll sideways instead of running past the window's edge
+    return f"<h3>{html.escape(caption)}</h3><div class=scroll>{body}</div>{more}"
 
 
 def _figure(png: Path, caption: str) -> str:
@@ -114,6 +115,35 @@ def _sweep_sections(res: Results, plots_dir: Path) -> list[str]:
     return out
 
 
+def _short(name) -> str:
+    """A workload or machine as named by the user; a file path by its file name."""
+    text = str(name)
+    return Path(text).name if text.endswith((".json", ".toml")) else text
+
+
+def default_title(res: Results) -> str:
+    """What the results are (study name, task, workload, machine), never the folder path they were read from."""
+    name = f" {Path(res.source).name}" if res.source is not None else ""
+    if res.kind == "study":
+        cfg = res.info.get("config", {})
+        if cfg.get("workload"):
+            return (f"dsqsim study{name}: {cfg.get('task', '?')} → {_short(cfg['workload'])} on "
+                    f"{_short(cfg.get('hw', '?'))}")
+        return f"dsqsim study{name}"
+    df = res.tables["sweep"]
+    what = [", ".join(dict.fromkeys(_short(v) for v in df[c].astype(str))) for c in ("workload", "hw") if c in df]
+    return f"dsqsim sweep{name}" + (f": {' on '.join(what)}" if what else "")
+
+
+def plots_folder(res: Results, out: str | os.PathLike) -> Path:
+    """Where the report's PNG/SVG plots go: a study's own `plots/` when the report is written into the study
+    directory, else `<out stem>_plots/` beside the report."""
+    out = Path(out)
+    if res.kind == "study" and res.source is not None and out.parent.resolve() == Path(res.source).resolve():
+        return Path(res.source) / "plots"
+    return out.with_name(out.stem + "_plots")
+
+
 def write_report(source, out: str | os.PathLike = "report.html", title: str | None = None) -> Path:
     """Write one self-contained HTML report of `source` (see `reports.load.load_results`) to `out`; the plots also
     go, as PNG and SVG, to `plots/` beside a study's tables or to `<out stem>_plots/` beside the report."""
@@ -123,13 +153,13 @@ def write_report(source, out: str | os.PathLike = "report.html", title: str | No
         raise ValueError(f"report file must end in .html, got {str(out)!r}")
     if not out.parent.is_dir():
         raise OSError(f"report folder {str(out.parent)!r} does not exist")
-    if res.kind == "study" and res.source is not None and out.parent.resolve() == Path(res.source).resolve():
-        plots_dir = Path(res.source) / "plots"
-    else:
-        plots_dir = out.with_name(out.stem + "_plots")
-    plots_dir.mkdir(exist_ok=True)
+    plots_dir = plots_folder(res, out)
+    try:
+        plots_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise write_error(out, exc) from None
     sections = _study_sections(res, plots_dir) if res.kind == "study" else _sweep_sections(res, plots_dir)
-    title = title or (f"dsqsim {res.kind}: " + (str(res.source) if res.source else "in-memory results"))
+    title = title or default_title(res)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"

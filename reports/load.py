@@ -27,8 +27,10 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def load_results(source) -> Results:
-    """A study directory, a sweep .parquet/.csv, a sweep DataFrame, or an object with study tables as attributes
-    (e.g. `sim.study.StudyResult`)."""
+    """Results as they are, a study directory, a sweep .parquet/.csv, a sweep DataFrame, or an object with study
+    tables as attributes (e.g. `sim.study.StudyResult`)."""
+    if isinstance(source, Results):
+        return source
     if isinstance(source, pd.DataFrame):
         return Results("sweep", None, {"sweep": source})
     if hasattr(source, "summary") and hasattr(source, "bandwidth"):

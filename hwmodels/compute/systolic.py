@@ -133,7 +133,8 @@ def systolic_gemm(
     macs = m * k * n
     return GemmResult(
         compute_cycles=plan.cycles,
-        utilization=float(macs / (plan.cycles * rows * cols * per_mac)),
+        # SCALE-Sim's count is 0 cycles for one 1-deep fold on a 1x1 array; utilisation then counts one cycle
+        utilization=float(macs / (max(plan.cycles, 1) * rows * cols * per_mac)),
         sram_reads=reads_a + reads_b,
         sram_writes=writes,
         dram_read_bytes=(dram_a * bits_a + dram_b * bits_b) / 8,

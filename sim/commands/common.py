@@ -6,7 +6,19 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
+
+
+class LazyText:
+    """A help-text value computed only when `--help` is formatted (argparse expands `%(name)s` from the action's
+    attributes), so a default that lives in a heavy module is quoted from the code without importing it at start."""
+
+    def __init__(self, compute: Callable[[], Any]):
+        self.compute = compute
+
+    def __str__(self) -> str:
+        return str(self.compute())
 
 
 def positive_int(text: str) -> int:
@@ -50,11 +62,16 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-def load_workload(args: argparse.Namespace):
-    """The Trace named by --workload with the --batch/--seq-len overrides applied."""
+def load_workload(args: argparse.Namespace, check: bool = True):
+    """The Trace named by --workload with the --batch/--seq-len overrides applied; `check`: refuse sizes the models
+    cannot count exactly (`sim.limits.check_trace`; `dsqsim trace` only writes shapes and skips it)."""
+    from sim.limits import check_trace
     from workloads import resolve_workload
 
-    return resolve_workload(args.workload, batch=args.batch, seq_len=args.seq_len)
+    trace = resolve_workload(args.workload, batch=args.batch, seq_len=args.seq_len)
+    if check:
+        check_trace(trace)  # sizes the models cannot count exactly fail here, in one line
+    return trace
 
 
 def print_json(obj: Any) -> None:

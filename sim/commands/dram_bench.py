@@ -18,14 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Drive N requests of a pattern through the cycle-level DRAM model, as the DRAMSim3 reference "
                     "runs were made: up to W new transactions per memory clock, in order; a full queue blocks.")
     p.add_argument("--dram", default="ddr4-3200", metavar="NAME",
-                   help="DRAM preset or alias (see `dsqsim presets`), or a DRAM .toml file (default ddr4-3200)")
+                   help="DRAM preset or alias (see `dsqsim presets`), or a DRAM .toml file (default %(default)s)")
     p.add_argument("--pattern", default="seq_read", choices=PATTERN_CHOICES, help="traffic pattern")
-    p.add_argument("--requests", type=positive_int, default=200_000, metavar="N", help="requests (default 200000)")
+    p.add_argument("--requests", type=positive_int, default=200_000, metavar="N",
+                   help="requests (default %(default)s; requests x bursts per request at most 20,000,000)")
     p.add_argument("--stride", type=positive_int, default=64, metavar="BYTES",
-                   help="bytes per request and address step (default 64); a request larger than one burst is "
+                   help="bytes per request and address step (default %(default)s); a request larger than one burst is "
                         "several bursts")
     p.add_argument("--issue-width", type=positive_int, default=1, metavar="W",
-                   help="transactions offered per memory clock (default 1, DRAMSim3's own trace driver)")
+                   help="transactions offered per memory clock (default %(default)s, DRAMSim3's own trace driver)")
     p.add_argument("--address-map", default=None, metavar="STR",
                    help="DRAMSim3 address mapping string overriding the preset's, e.g. rochrabacobg")
     p.add_argument("--outstanding", type=positive_int, default=None, metavar="K",
@@ -34,10 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_size(args: argparse.Namespace) -> None:
+    """Refuse, in one line, a run the transaction model cannot finish in reasonable time and memory."""
+    from hwmodels.dram import get_dram
+    from sim.limits import MAX_BENCH_TRANSACTIONS
+
+    bursts = args.requests * max(-(-args.stride // get_dram(args.dram).request_bytes), 1)
+    if bursts > MAX_BENCH_TRANSACTIONS:
+        raise ValueError(f"{args.requests:,} requests of {args.stride:,} bytes are {bursts:,} DRAM transactions; "
+                         f"dram-bench runs at most {MAX_BENCH_TRANSACTIONS:,} (about 100 s at ~2e5 per second)")
+
+
 def run(args: argparse.Namespace) -> int:
     from hwmodels.dram import get_dram, run_bench
     from hwmodels.dram.energy import RankStateProbe, bench_energy, energy_summary
 
+    check_size(args)
     spec = get_dram(args.dram)
     if args.address_map:
         spec = spec.with_overrides(address_mapping=args.address_map)

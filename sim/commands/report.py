@@ -17,8 +17,24 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.html import write_report
+    import sys
+    from pathlib import Path
 
-    path = write_report(args.results, args.out, title=args.title)
+    from reports.files import slug
+    from reports.html import plots_folder, write_report
+    from reports.load import load_results
+
+    res = load_results(args.results)
+    if res.kind == "study" and Path(args.out).suffix.lower() in (".html", ".htm") and Path(args.out).parent.is_dir():
+        plots = plots_folder(res, args.out)
+        policies = list(res.tables["summary"]["policy"])
+        if not all((plots / f"roofline_{slug(p)}.png").is_file() for p in policies):
+            from sim.study.output import draw_rooflines
+
+            try:  # the rooflines need the model: redraw them from the study's workload, machine and configs
+                draw_rooflines(res.info, res.tables["configs"], plots)
+            except (ValueError, OSError) as exc:
+                print(f"dsqsim: note: roofline plots not redrawn: {str(exc).splitlines()[0]}", file=sys.stderr)
+    path = write_report(res, args.out, title=args.title)
     print(f"report: {path}")
     return 0

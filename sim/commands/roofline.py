@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p.add_argument("--policy", required=True, metavar="P",
                    help="a format name (fixed precision), dsq, cyclic, or a policy .toml/.json file")
     p.add_argument("--step", type=int, default=0,
-                   help="training step whose configuration a time-adaptive policy uses (default 0)")
+                   help="training step whose configuration a time-adaptive policy uses (default %(default)s)")
     p.add_argument("--total-steps", type=positive_int, default=1000, help="length of training for the schedule")
     p.add_argument("--top", type=positive_int, default=15, help="ops shown in the table, largest time share first")
     p.add_argument("--plot", metavar="F", default=None,

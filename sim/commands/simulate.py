@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from sim.commands.common import add_hw_arg, add_json_arg, add_workload_args, positive_float, positive_int, print_json
+from sim.commands.common import (
+    LazyText,
+    add_hw_arg,
+    add_json_arg,
+    add_workload_args,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 FIDELITY_CHOICES = ("roofline", "tile", "transaction")
 
@@ -24,14 +32,17 @@ def register(subparsers) -> None:
                    help="roofline (analytic bound), tile (default: bulk DRAM transfers) or transaction "
                         "(every burst through the DRAM model; slow, for small workloads)")
     p.add_argument("--total-steps", type=positive_int, default=1000,
-                   help="training length over which a time-adaptive policy is averaged (default 1000)")
+                   help="training length over which a time-adaptive policy is averaged (default %(default)s)")
     p.add_argument("--dram-bw-scale", type=positive_float, default=None, metavar="X",
                    help="scale the DRAM data rate by X (a faster or slower memory of the same organisation)")
     p.add_argument("--array", default=None, metavar="RxC", help="override the systolic array size, e.g. 64x64")
     p.add_argument("--sram-kb", type=positive_float, default=None, help="override the on-chip SRAM size (KB)")
     p.add_argument("--dram-channels", type=positive_int, default=None, help="override the number of DRAM channels")
-    p.add_argument("--max-steps", type=positive_int, default=None,
-                   help="cap on simulated steps per op; more tiles are merged into groups (default 32)")
+    max_steps = p.add_argument("--max-steps", type=positive_int, default=None,
+                               help="cap on simulated steps per op; more tiles are merged into groups "
+                                    "(default %(engine_default)s)")
+    max_steps.engine_default = LazyText(lambda: __import__("sim.engine", fromlist=["EngineOptions"])
+                                        .EngineOptions().max_steps)  # the engine's own, read only for --help
     p.add_argument("--timeline", default=None, metavar="F",
                    help="write a Chrome trace-event JSON (Perfetto, chrome://tracing) of the step; for a "
                         "time-adaptive policy, of its first configuration")
@@ -55,6 +66,9 @@ def build_machine(args: argparse.Namespace):
         overrides["sram_kb"] = args.sram_kb
     if args.dram_channels is not None:
         overrides["dram_channels"] = args.dram_channels
+    from sim.limits import check_overrides
+
+    check_overrides(**overrides)
     return machine.with_overrides(**overrides) if overrides else machine
 
 
@@ -86,13 +100,25 @@ def run(args: argparse.Namespace) -> int:
     machine = build_machine(args)
     policy = get_policy(args.policy)
     options = EngineOptions(max_steps=args.max_steps) if args.max_steps else EngineOptions()
+    if args.fidelity == "transaction":  # minutes to hours on a real workload: say so before starting
+        import sys
+
+        from sim.progress import estimate_line
+
+        configs = dict.fromkeys(c for c, _ in policy.timeline(args.total_steps))
+        print(estimate_line(trace, machine, configs), file=sys.stderr, flush=True)
     cache = ResultCache(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
     result = simulate_policy(trace, machine, policy, total_steps=args.total_steps, fidelity=args.fidelity,
                              options=options, cache=cache)
     first = result.configs[0][2]
     energy, config_energy = _energy(result, machine, trace)
     if args.timeline:
-        write_timeline(first, args.timeline)
+        try:
+            write_timeline(first, args.timeline)
+        except OSError as exc:  # name the user's path, not the temporary file the atomic write used
+            from reports.files import write_error
+
+            raise write_error(args.timeline, exc) from None
     if args.json:
         d = result.to_dict()
         out = {"workload": d["workload"], "hw": d["machine"], "policy": d["policy"], "fidelity": d["fidelity"],

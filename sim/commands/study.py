@@ -29,8 +29,9 @@ def register(subparsers) -> None:
                    help="comma list; the first is the baseline (default %(default)s)")
     p.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"], help="training steps (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="evaluate every N steps (default steps/5)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--fidelity", default="tile", help="engine fidelity: roofline, tile or transaction (default tile)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s)")
+    p.add_argument("--fidelity", default="tile",
+                   help="engine fidelity: roofline, tile or transaction (default %(default)s)")
     p.add_argument("--dram-bw-scale", default="0.25,0.5,1,2,4",
                    help="DRAM bandwidth multipliers for the speedup-vs-bandwidth plot (default %(default)s)")
     p.add_argument("--bw-fidelity", default=None,

@@ -21,13 +21,14 @@ def register(subparsers) -> None:
     )
     add_workload_args(p, required=False)
     p.set_defaults(workload=DEFAULT_WORKLOAD)
-    p.add_argument("--hw", default=DEFAULT_HW, metavar="H", help=f"machine preset(s) or .toml (default {DEFAULT_HW})")
-    p.add_argument("--policies", default=DEFAULT_POLICIES, help=f"policies (default {DEFAULT_POLICIES})")
+    p.add_argument("--hw", default=DEFAULT_HW, metavar="H", help="machine preset(s) or .toml (default %(default)s)")
+    p.add_argument("--policies", default=DEFAULT_POLICIES, help="policies (default %(default)s)")
     p.add_argument("--dram-bw-scale", default="0.25,0.5,1,2,4", help="DRAM bandwidth multipliers (default %(default)s)")
     p.add_argument("--array", default=None, help="systolic array sizes ROWSxCOLS, e.g. 32x32,64x64 (default: the "
                                                  "machine's own)")
     p.add_argument("--sram-kb", default=None, help="on-chip SRAM sizes in KiB (default: the machine's own)")
-    p.add_argument("--fidelity", default="tile", help="engine fidelity: roofline, tile or transaction (default tile)")
+    p.add_argument("--fidelity", default="tile",
+                   help="engine fidelity: roofline, tile or transaction (default %(default)s)")
     p.add_argument("--steps", type=positive_int, default=1000, help="training steps a policy schedule spans "
                                                                     "(default %(default)s)")
     p.add_argument("--out", default="dsqsim-sweep.parquet", help="results .parquet or .csv (default %(default)s); "
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="reuse finished points saved for OUT")
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="parallel worker processes (default: CPU count)")
-    p.add_argument("--executor", default="local", help="local (process pool) or dask (default local)")
+    p.add_argument("--executor", default="local", help="local (process pool) or dask (default %(default)s)")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="Dask scheduler address (default: start a "
                                                                      "local Dask cluster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -18,9 +18,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from sim.commands.common import load_workload
 
-    trace = load_workload(args)
+    trace = load_workload(args, check=False)  # a trace is shapes and exact int counts: any size can be written
     if args.out:
-        trace.save(args.out)
+        try:
+            trace.save(args.out)
+        except OSError as exc:  # name the user's path, not the temporary file the atomic write used
+            from reports.files import write_error
+
+            raise write_error(args.out, exc) from None
     if args.json:
         print_json({
             "workload": trace.workload, "batch": trace.batch, "seq_len": trace.seq_len, "ops": len(trace.ops),

@@ -129,10 +129,12 @@ def get_policy(name_or_path: str | Policy) -> Policy:
         return policy_from_dict(presets[key.lower()], default_name=key.lower())
     try:
         fmt = get_format(key)
-    except ValueError:
+    except ValueError as exc:
+        why = "" if str(exc).startswith("unknown number format") else f" ({exc})"  # a known family, out of range
         raise ValueError(
-            f"unknown policy {name_or_path!r}; valid: {', '.join(presets)}, any format name "
-            f"(e.g. {', '.join(_FIXED_LISTED)}), or a .toml/.json policy file"
+            f"unknown policy {name_or_path!r}{why}; valid: {', '.join(presets)}, any format name "
+            f"(e.g. {', '.join(_FIXED_LISTED)}; fixedN with N = 2..32, bfpM with M = 2..24, bfpM_bB with "
+            f"B = 1..4096), or a .toml/.json policy file"
         ) from None
     return FixedPolicy(fmt.name, PrecisionConfig.uniform(fmt))
 

@@ -6,7 +6,7 @@ by the fraction of training steps spent in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,19 +116,31 @@ def _simulate_into(trace, machine, config, fidelity: str, cache_dir: str) -> Non
     simulate(trace, machine, config, fidelity, cache=ResultCache(cache_dir))
 
 
-def prefetch(trace, jobs: Iterable[tuple[Any, PrecisionConfig, str]], cache, workers: int) -> None:
+def prefetch(trace, jobs: Iterable[tuple[Any, PrecisionConfig, str]], cache, workers: int,
+             on_done: Callable[[], None] | None = None) -> None:
     """Simulate (machine, config, fidelity) jobs `workers` at a time into `cache` (a ResultCache with a directory),
-    so later `cost_timeline` calls with that cache are hits. Jobs already cached are skipped by the engine."""
+    so later `cost_timeline` calls with that cache are hits. Jobs already cached are skipped by the engine.
+    `on_done()` is called as each job finishes (in process, one after another, when there is no pool)."""
     jobs = list({(repr(m), c, f): (m, c, f) for m, c, f in jobs}.values())
     if workers <= 1 or len(jobs) <= 1 or cache is None or cache.directory is None:
-        return  # nothing to gain: cost_timeline simulates them in process
-    from concurrent.futures import ProcessPoolExecutor
+        if on_done is None or cache is None:
+            return  # nothing to gain: cost_timeline simulates them in process
+        from sim.engine import simulate
 
-    from sim.sweep.executors import process_context
+        for m, c, f in jobs:  # what cost_timeline would do next, one by one, so progress can be shown
+            simulate(trace, m, c, f, cache=cache)
+            on_done()
+        return
+    from concurrent.futures import as_completed
+
+    from sim.lifecycle import worker_pool
 
     # Slowest fidelity first, so the pool ends evenly.
     jobs.sort(key=lambda j: FIDELITY_COST.index(j[2]) if j[2] in FIDELITY_COST else len(FIDELITY_COST))
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=process_context()) as pool:
-        for fut in [pool.submit(_simulate_into, trace, m, c, f, str(cache.directory)) for m, c, f in jobs]:
+    with worker_pool(min(workers, len(jobs))) as pool:  # workers die with this process
+        for fut in as_completed([pool.submit(_simulate_into, trace, m, c, f, str(cache.directory))
+                                 for m, c, f in jobs]):
             fut.result()
+            if on_done is not None:
+                on_done()
 

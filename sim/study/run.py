@@ -61,6 +61,11 @@ class StudyConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
                                       or not (value >= 0 and math.isfinite(value))):
                 raise ValueError(f"{key} must be a number >= 0, got {value!r}")
+        from sim.limits import check_overrides, check_steps
+
+        check_steps(self.steps)
+        for scale in self.dram_bw_scales:
+            check_overrides(dram_bw_scale=scale)
 
 
 @dataclass
@@ -114,12 +119,18 @@ class _PolicyRun:
         except (OSError, ValueError, KeyError):
             return None  # an unreadable record: train again
 
-    def train(self, train_fn: Callable, resume: bool, progress: bool):
+    def train(self, train_fn: Callable, resume: bool, progress: bool, report_steps: bool = False):
+        """Train (in this process); `report_steps`: send each finished step to the pool's progress queue."""
+        from sim.progress import accepts, report
+
         if not resume and self.dir.exists():
             shutil.rmtree(self.dir)  # a fresh study: the training module refuses to overwrite a run
         t0 = time.perf_counter()
+        extra = {}
+        if report_steps and accepts(train_fn, "on_step"):
+            extra["on_step"] = lambda done: report(self.name, done)
         result = train_fn(self.cfg.task, self.name, self.cfg.steps, self.cfg.seed, out_dir=self.dir / "train",
-                          resume=resume, eval_every=self.eval_every, progress=progress)
+                          resume=resume, eval_every=self.eval_every, progress=progress, **extra)
         info = {"run": self.fingerprint(), "final": {k: _num(v) for k, v in result.final.items()},
                 "train_wall_s": float(getattr(result, "wall_s", time.perf_counter() - t0))}
         from sim.sweep.store import atomic_write_bytes, atomic_write_frame
@@ -134,8 +145,8 @@ def _num(v):
     return None if v is None else float(v)
 
 
-def _train_one(run: _PolicyRun, train_fn: Callable, resume: bool, progress: bool):
-    return run.train(train_fn, resume, progress)
+def _train_one(run: _PolicyRun, train_fn: Callable, resume: bool, report_steps: bool):
+    return run.train(train_fn, resume, False, report_steps)  # one aggregated bar in the parent, none per worker
 
 
 def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progress: bool, workers: int,
@@ -155,19 +166,35 @@ def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progres
             say(f"[{run.name}] training {run.cfg.steps} steps on task {run.cfg.task} ...")
             finished[run.name] = run.train(train_fn, resume, progress)
         return finished
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
+    from sim.lifecycle import worker_pool
+    from sim.progress import QueueBar
     from sim.sweep.executors import process_context
 
     say(f"training {', '.join(r.name for r in todo)} ({runs[0].cfg.steps} steps on task {runs[0].cfg.task}), "
         f"{min(workers, len(todo))} at a time ...")
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=process_context()) as pool:
-        futures = {pool.submit(_train_one, run, train_fn, resume, False): run for run in todo}
+    ctx = process_context()
+    steps_q = ctx.Queue() if progress else None
+    total = sum(run.cfg.steps for run in todo)
+    with (QueueBar(steps_q, total, "training", progress, "step") if progress else _Nothing()) as bar, \
+            worker_pool(min(workers, len(todo)), ctx, steps_q) as pool:  # trainers die with this process
+        futures = {pool.submit(_train_one, run, train_fn, resume, progress): run for run in todo}
         for fut in as_completed(futures):
             run = futures[fut]
             finished[run.name] = fut.result()
+            if progress:
+                bar.set(run.name, run.cfg.steps)
             say(f"[{run.name}] trained in {finished[run.name][2]['train_wall_s']:.0f} s")
     return finished
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 def _default_train() -> Callable:
@@ -210,6 +237,16 @@ def run_study(
         raise OSError(f"study output {str(out)!r} exists and is not a directory")
     trace, machine, _ = _resolve(cfg)  # bad names fail here, before any training
     train_fn = train_fn or _default_train()
+    if out is None:
+        return _run_study(cfg, None, trace, machine, resume, progress, report, workers, train_fn, say)
+    from sim.lifecycle import RunLock
+
+    with RunLock(out, "study directory"):  # one live owner per directory (a second study fails in one line)
+        return _run_study(cfg, out, trace, machine, resume, progress, report, workers, train_fn, say)
+
+
+def _run_study(cfg: StudyConfig, out: Path | None, trace, machine, resume: bool, progress: bool, report: bool,
+               workers: int, train_fn: Callable, say: Callable[[str], None]) -> StudyResult:
     root = out if out is not None else Path(tempfile.mkdtemp(prefix="dsqsim-study-"))
     cache = ResultCache(root / "cache")  # on disk, so parallel workers fill it and a re-run reuses it
     runs = [_PolicyRun(cfg, name, root) for name in cfg.policies]
@@ -218,7 +255,15 @@ def run_study(
     jobs += [(machine.with_overrides(dram_bw_scale=float(s)), c, cfg.bw_fidelity) for name in cfg.policies
              for c, _ in trained[name][1] for s in cfg.dram_bw_scales if s != 1.0 or cfg.bw_fidelity != cfg.fidelity]
     say(f"simulating {len(jobs)} configuration(s), {workers} at a time ...")
-    prefetch(trace, jobs, cache, workers)
+    slow = [c for m, c, f in jobs if f == "transaction" and m is machine]
+    if slow:
+        from sim.progress import estimate_line
+
+        say(estimate_line(trace, machine, dict.fromkeys(slow), workers) + " per bandwidth point")
+    from sim.progress import bar
+
+    with bar(len(jobs), "simulating", progress, "config") as sim_bar:
+        prefetch(trace, jobs, cache, workers, on_done=lambda: sim_bar.update(1))
 
     parts = [_cost_policy(cfg, name, *trained[name], trace, machine, cache, say) for name in cfg.policies]
     if out is None:
@@ -289,6 +334,9 @@ def _resolve(cfg: StudyConfig):
     policies = {name: get_policy(name) for name in cfg.policies}
     machine = get_machine(cfg.hw)
     trace = resolve_workload(cfg.workload, batch=cfg.batch, seq_len=cfg.seq_len)
+    from sim.limits import check_trace
+
+    check_trace(trace)
     for fidelity in (cfg.fidelity, cfg.bw_fidelity):
         if fidelity not in FIDELITIES:
             raise ValueError(f"unknown fidelity {fidelity!r}; choose from {', '.join(FIDELITIES)}")

@@ -10,7 +10,7 @@ import multiprocessing
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from sim.sweep.grid import SweepPoint
@@ -40,7 +40,9 @@ def process_context():
 
 
 def run_process_pool(fn: PointFn, points: Sequence[SweepPoint], workers: int) -> Iterator[tuple[SweepPoint, dict]]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
+    from sim.lifecycle import worker_pool
+
+    pool = worker_pool(workers, process_context())  # workers die with this process
     try:
         pending = {pool.submit(fn, p): p for p in points}
         while pending:

@@ -75,8 +75,9 @@ def build_grid(
     """The Cartesian product of the axes, in a stable order (policy varies fastest within a machine point)."""
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; choose from {', '.join(FIDELITIES)}")
-    if int(steps) <= 0:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    from sim.limits import check_steps
+
+    check_steps(steps)
     scales = _positive("dram_bw_scale", dram_bw_scales)
     arrays = [None if a is None else "{}x{}".format(*parse_array(str(a))) for a in arrays]
     srams = [None if s is None else v for s in sram_kbs for v in ([None] if s is None else _positive("sram_kb", [s]))]
