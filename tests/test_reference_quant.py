@@ -8,9 +8,9 @@ import pytest
 
 from sim.formats import quantize
 from sim.precision import PrecisionConfig
-from workloads.reference import Quantizer, Transformer, TransformerConfig
-from workloads.reference.layers import cross_entropy
-from workloads.reference.optim import Adam, AdamConfig
+from sim.training import Quantizer, Transformer, TransformerConfig
+from sim.training.layers import cross_entropy
+from sim.training.optim import Adam, AdamConfig
 
 COARSE = "bfp3"
 
