@@ -1,8 +1,10 @@
 """Multi-head attention (self or cross) with its hand-written backward.
 
-Forward: the two batched GEMMs S = Q·Kᵀ and O = P·V take q0 operands; Q, K, V and P are stashed at q1 (quantized once,
-in their stored layout). Backward: the incoming gradient is a q2 operand against the q1 stashes, dS is written at q3
-and re-read at q2, and dQ, dK, dV are written at q3.
+Every GEMM operand is blocked along that GEMM's reduction axis K (docs/training.md). Forward: S = Q·Kᵀ with Q and K
+at q0 along d_head; O = P·V with P at q0 along the key axis and V at q0 along the key-token axis. Stashes (q1), each
+blocked along the K of the backward GEMM that reads it: Q along the query tokens (dK = dSᵀ·Q), K along the key tokens
+(dQ = dS·K), V along d_head (dP = dO·Vᵀ), P along the query axis (dV = Pᵀ·dO; the softmax backward, elementwise,
+reads the same stash). Backward: dO and dS are stored at q3 and re-quantized at q2 along each GEMM's own K.
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ from .quant import Quantizer
 def _split(x: np.ndarray, h: int) -> np.ndarray:
     b, t, d = x.shape
     return x.reshape(b, t, h, d // h).transpose(0, 2, 1, 3)
+
+
+def _parts(x: np.ndarray, n: int, h: int) -> np.ndarray:
+    """A fused projection [B, T, n·d] as [B, T, n, h, d_head] (a view): part, head, then the head's features."""
+    b, t, d = x.shape
+    return x.reshape(b, t, n, h, d // (n * h))
+
+
+def _heads(x5: np.ndarray, i: int) -> np.ndarray:
+    """Part i of a [B, T, n, h, d_head] tensor as [B, h, T, d_head]."""
+    return x5[:, :, i].transpose(0, 2, 1, 3)
 
 
 def _merge(x: np.ndarray) -> np.ndarray:
@@ -41,33 +54,31 @@ class Attention:
     def forward(self, x: np.ndarray, mask: np.ndarray, params: Params, qz: Quantizer,
                 memory: np.ndarray | None = None) -> np.ndarray:
         """x [B, T, d]; `mask` additive, broadcastable to [B, h, T, S]; `memory` [B, S, d] for cross-attention."""
-        d = self.d
+        # Q, K, V as [B, T, part, h, d_head]: token axis 1, d_head axis -1. A fused projection is quantized at once
+        # (per part along its own K), so a fixed-point format keeps one scale for the stored tensor.
         if self.cross:
             assert memory is not None
-            q = self.wq.forward(x, params, qz)
-            kv = self.wkv.forward(memory, params, qz)
-            q0_q, q0_kv = qz.q0(q), qz.q0(kv)
-            qh, kh, vh = _split(q0_q, self.h), _split(q0_kv[..., :d], self.h), _split(q0_kv[..., d:], self.h)
+            fused = [_parts(self.wq.forward(x, params, qz), 1, self.h),
+                     _parts(self.wkv.forward(memory, params, qz), 2, self.h)]
+            q0_axes, stash_axes = [(-1,), (-1, 1)], [(1,), (1, -1)]  # [q], [k, v]
         else:
-            qkv = self.wqkv.forward(x, params, qz)
-            q0_qkv = qz.q0(qkv)
-            qh, kh, vh = (_split(q0_qkv[..., i * d:(i + 1) * d], self.h) for i in range(3))
-        s = qz.act(qh @ kh.transpose(0, 1, 3, 2))  # scores: a GEMM output read by the softmax
+            fused = [_parts(self.wqkv.forward(x, params, qz), 3, self.h)]
+            q0_axes, stash_axes = [(-1, -1, 1)], [(1, 1, -1)]  # [q, k, v]
+        q0_parts = [qz.apply_parts("q0", f, 2, ax) for f, ax in zip(fused, q0_axes, strict=True)]
+        qh, kh, vh = (_heads(t, i) for t in q0_parts for i in range(t.shape[2]))
+        # scores: a GEMM output read by the softmax
+        s = qz.act(qz.gemm(qh, kh.transpose(0, 1, 3, 2), "q0", "q0", ready=(True, True)))
         s *= np.asarray(self.scale, dtype=s.dtype)
         s += mask
         s -= s.max(axis=-1, keepdims=True)
         np.exp(s, out=s)
         s /= s.sum(axis=-1, keepdims=True)
-        p = s  # probabilities: read by the next GEMM (q0) and stashed (q1)
-        ctx = _merge(qz.q0(p) @ vh)
+        p = s  # probabilities: read by the next GEMM (q0 along keys) and stashed (q1 along queries)
+        ctx = _merge(qz.gemm(p, vh, "q0", "q0", ready=(False, True)))
         if qz.training:
-            if self.cross:
-                st_q, st_kv = qz.stash(q), qz.stash(kv)
-                stashes = (_split(st_q, self.h), _split(st_kv[..., :d], self.h), _split(st_kv[..., d:], self.h))
-            else:
-                st = qz.stash(qkv)
-                stashes = tuple(_split(st[..., i * d:(i + 1) * d], self.h) for i in range(3))
-            self.cache = (*stashes, qz.stash(p))
+            st_parts = [qz.apply_parts("q1", f, 2, ax) for f, ax in zip(fused, stash_axes, strict=True)]
+            stashes = tuple(_heads(t, i) for t in st_parts for i in range(t.shape[2]))
+            self.cache = (*stashes, qz.stash(p, axis=-2))
         return qz.act(self.wo.forward(ctx, params, qz))
 
     def backward(self, dy: np.ndarray, params: Params, qz: Quantizer,
@@ -76,14 +87,14 @@ class Attention:
         assert self.cache is not None
         qh, kh, vh, p = self.cache
         self.cache = None
-        dctx = _split(qz.q2(self.wo.backward(dy, params, qz, grads)), self.h)
-        dp = qz.q3(dctx @ vh.transpose(0, 1, 3, 2))
-        dv = p.transpose(0, 1, 3, 2) @ dctx
+        do = _split(self.wo.backward(dy, params, qz, grads), self.h)  # stored at q3
+        dp = qz.q3(qz.gemm(do, vh.transpose(0, 1, 3, 2), "q2", "q1"))
+        dv = qz.gemm(p.transpose(0, 1, 3, 2), do, "q1", "q2")
         ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
         ds *= np.asarray(self.scale, dtype=ds.dtype)
-        dsq = qz.q2(qz.q3(ds))
-        dq = dsq @ kh
-        dk = dsq.transpose(0, 1, 3, 2) @ qh
+        ds = qz.q3(ds)  # stored; each GEMM below re-quantizes it at q2 along its own K
+        dq = qz.gemm(ds, kh, "q2", "q1")
+        dk = qz.gemm(ds.transpose(0, 1, 3, 2), qh, "q2", "q1")
         if self.cross:
             dx = self.wq.backward(qz.q3(_merge(dq)), params, qz, grads)
             dmem = self.wkv.backward(qz.q3(np.concatenate([_merge(dk), _merge(dv)], axis=-1)), params, qz, grads)
