@@ -43,7 +43,8 @@ def _rare(x, bits, y, r, b0, n, man_bits, pow2):  # noqa: ANN001, ANN202 (numba-
 def _rows(x, bits, y, block, man_bits, pow2):  # noqa: ANN001, ANN202
     """y = x quantized, blocks along the contiguous axis of [rows, length] (y may be x). Inlined into a caller with
     a constant `block`, the loops over whole blocks have a constant trip count and vectorise (4x faster for blocks
-    of 16); they are written out here because a call, even inlined, lost that."""
+    of 16); they are written out here because a call, even inlined, lost that. A zero block takes the common path
+    (no branch to mispredict): with its exponent raised to man_bits - 1 any step keeps +-0 as it is."""
     rows, length = x.shape
     code_max = np.float32(2.0**man_bits - 1.0)
     whole = length - length % block
@@ -52,15 +53,11 @@ def _rows(x, bits, y, block, man_bits, pow2):  # noqa: ANN001, ANN202
             amax = np.uint32(0)
             for j in range(block):
                 amax = max(amax, bits[r, b0 + j] & np.uint32(0x7FFFFFFF))  # |x| as an integer, ordered as floats
-            if amax == 0:  # all +-0 (padding rows, masked positions): kept, signs included
-                for j in range(block):
-                    y[r, b0 + j] = x[r, b0 + j]
-                continue
-            field = np.int32(amax >> np.uint32(23))  # biased exponent of the block max (0: subnormal)
-            e = field - 127 - (man_bits - 1)
-            if field == 255 or e < -127:  # rare: inf/NaN in the block, or a step below 2**-127
+            field = np.int32(amax >> np.uint32(23))  # biased exponent of the block max (0: zero or subnormal)
+            if field == 255 or (field < man_bits - 1 and amax != 0):  # inf/NaN, or a step below 2**-127
                 _rare(x, bits, y, r, b0, block, man_bits, pow2)
                 continue
+            e = max(field, man_bits - 1) - 127 - (man_bits - 1)
             step, inv = pow2[e + 149], pow2[149 - e]
             for j in range(block):
                 y[r, b0 + j] = min(max(np.rint(x[r, b0 + j] * inv), -code_max), code_max) * step
@@ -69,10 +66,10 @@ def _rows(x, bits, y, block, man_bits, pow2):  # noqa: ANN001, ANN202
             for j in range(whole, length):
                 amax = max(amax, bits[r, j] & np.uint32(0x7FFFFFFF))
             field = np.int32(amax >> np.uint32(23))
-            e = field - 127 - (man_bits - 1)
-            if field == 255 or e < -127:
+            if field == 255 or (field < man_bits - 1 and amax != 0):
                 _rare(x, bits, y, r, whole, length - whole, man_bits, pow2)
                 continue
+            e = max(field, man_bits - 1) - 127 - (man_bits - 1)
             step, inv = pow2[e + 149], pow2[149 - e]
             for j in range(whole, length):
                 y[r, j] = min(max(np.rint(x[r, j] * inv), -code_max), code_max) * step
@@ -148,7 +145,8 @@ def int_codes_f32(x: np.ndarray, y: np.ndarray, block: int, man_bits: int) -> No
     if inner > 1:
         k["strided"](x, bits, y, block, man_bits, POW2)
         return
-    x2, bits2, y2 = x.reshape(outer, length), bits.reshape(outer, length), y.reshape(outer, length)
+    rows = outer if length % block else 1  # whole blocks only: one long row of them, no per-row overhead
+    x2, bits2, y2 = x.reshape(rows, -1), bits.reshape(rows, -1), y.reshape(rows, -1)
     if block == 16:
         k["rows16"](x2, bits2, y2, man_bits, POW2)
     elif block == 32:

@@ -20,6 +20,12 @@ Blocks (and, for fixed, the whole tensor) holding a NaN or +-inf become all NaN:
 An all-zero block stays zero. A length not divisible by the block size gets a shorter last block.
 Stochastic rounding rounds the value (in units of its step) up with probability equal to its fraction, drawn as a
 float64 uniform (bf16: random low bits of the pattern): unbiased except where it saturates.
+
+Speed (the reference training loop quantizes ~15 M elements per step): nearest rounding of block formats works on
+strided views of the tensor in its own memory order (no moveaxis or padding copies), bfp/mxint8 of float32 through
+compiled kernels when numba is installed (sim/_blockkernel.py) or a magic-number rounding in numpy otherwise; all
+of them bit-identical to the general path (moveaxis, pad, `_quantize_blocks`), which stochastic rounding and the
+rare cases the fast paths decline still use (tests/test_formats_kernel.py).
 """
 
 from __future__ import annotations
@@ -296,11 +302,13 @@ def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> n
 # sign is put back afterwards, so -0.0 and ties to even come out exactly as rint() gives them.
 
 
+_Plan = tuple[tuple[int, ...], tuple[int, int, int], tuple[tuple[int, int, int, int], ...], tuple[int, ...]]
+
+
 @functools.lru_cache(maxsize=1024)
-def _block_plan(shape: tuple[int, ...], strides: tuple[int, ...], axis: int, block: int,
-                ) -> tuple[tuple[int, ...], tuple[int, int, int], tuple[tuple[int, int, int, int], ...]]:
+def _block_plan(shape: tuple[int, ...], strides: tuple[int, ...], axis: int, block: int) -> _Plan:
     """(memory-order permutation, (outer, length, inner) of the blocking axis in that order, pieces (start, stop,
-    nblocks, block length): whole blocks, then the shorter last block)."""
+    nblocks, block length): whole blocks, then the shorter last block; the inverse permutation)."""
     perm = tuple(sorted(range(len(shape)), key=lambda i: (-strides[i], i)))
     ax = perm.index(axis)
     pshape = [shape[i] for i in perm]
@@ -309,7 +317,7 @@ def _block_plan(shape: tuple[int, ...], strides: tuple[int, ...], axis: int, blo
     pieces = ((0, whole, whole // block, block),) if whole else ()
     if length % block:
         pieces += ((whole, length, 1, length % block),)
-    return perm, (outer, length, inner), pieces
+    return perm, (outer, length, inner), pieces, tuple(int(i) for i in np.argsort(perm))
 
 
 def _spread(per_block: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -405,7 +413,7 @@ def _round_block_piece(p: np.ndarray, fmt: NumberFormat) -> bool:
 
 def _pieces(x: np.ndarray, axis: int, block: int) -> list[np.ndarray] | None:
     """Views [outer, nblocks, B, inner] of the dense array x covering it: whole blocks, then the shorter last one."""
-    perm, (outer, length, inner), pieces = _block_plan(x.shape, x.strides, axis % x.ndim, block)
+    perm, (outer, length, inner), pieces, _ = _block_plan(x.shape, x.strides, axis % x.ndim, block)
     base = x.transpose(perm)
     if not base.flags.c_contiguous:  # not expected of a fresh dense array
         return None
@@ -418,18 +426,19 @@ def _quantize_blocks_nearest(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.
     (codes too wide for the magic-number rounding, or values it cannot take exactly)."""
     int_codes_f32 = x.dtype == np.float32 and fmt.exp_bits == 0 and fmt.emax == 0  # bfp, mxint8: the hot path
     if int_codes_f32 and _blockkernel.available():  # compiled (numba): one pass per block
-        perm, (outer, length, inner), _ = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
+        perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
         src = x.transpose(perm)
         if src.flags.c_contiguous:  # x is dense in some axis order: read it as it is
             dst = np.empty_like(src)
         else:  # a strided view: copy it densely, then quantize the copy in place
             x = np.array(x, order="K")
-            perm, (outer, length, inner), _ = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
+            perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim,
+                                                                   fmt.block_size)
             src = dst = x.transpose(perm)
         if src.flags.c_contiguous:  # so the reshapes below are views
             _blockkernel.int_codes_f32(src.reshape(outer, length, inner), dst.reshape(outer, length, inner),
                                        fmt.block_size, fmt.man_bits)
-            return dst.transpose(np.argsort(perm))
+            return dst.transpose(inverse)
     _, _, frac_bits, _ = _work_dtype(x)
     if fmt.exp_bits == 0 and fmt.man_bits >= frac_bits:  # |codes| < 2**(frac_bits - 1) keeps the sum exact
         return None
@@ -471,7 +480,8 @@ def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.
 
 def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "nearest",
              rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """Quantize-dequantize ``x`` to ``fmt``; returns a new float32 array of the same shape.
+    """Quantize-dequantize ``x`` to ``fmt``; returns a new float32 array of the same shape (block formats with
+    nearest rounding: laid out in memory like ``x``, e.g. a transposed view gives a transposed result).
 
     ``axis`` is the axis along which blocks of bfp/mx formats run (ignored otherwise). ``rounding`` is
     "nearest" (ties to even) or "stochastic" (``rng``: a numpy Generator or seed; None draws a fresh one).
