@@ -136,17 +136,18 @@ def _kernels() -> dict[str, Any]:
     return {"rows16": jit(_rows16), "rows32": jit(_rows32), "rows": jit(rows), "strided": jit(_strided)}
 
 
-def int_codes_f32(x: np.ndarray, y: np.ndarray, block: int, man_bits: int) -> None:
-    """y = x quantized (y may be x): float32, C-contiguous [outer, length, inner], blocks of `block` along axis 1,
-    codes of `man_bits` magnitude bits (bfp, mxint8). Only when `available()`."""
+def int_codes_f32(x: np.ndarray, y: np.ndarray, shape: tuple[int, int, int], block: int, man_bits: int) -> None:
+    """y = x quantized (y may be x): float32, C-contiguous, seen as [outer, length, inner] = `shape`, blocks of
+    `block` along axis 1, codes of `man_bits` magnitude bits (bfp, mxint8). Only when `available()`."""
     k = _kernels()
-    outer, length, inner = x.shape
-    bits = x.view(np.uint32)
+    outer, length, inner = shape
     if inner > 1:
-        k["strided"](x, bits, y, block, man_bits, POW2)
+        x3 = x.reshape(shape)
+        k["strided"](x3, x3.view(np.uint32), y.reshape(shape), block, man_bits, POW2)
         return
     rows = outer if length % block else 1  # whole blocks only: one long row of them, no per-row overhead
-    x2, bits2, y2 = x.reshape(rows, -1), bits.reshape(rows, -1), y.reshape(rows, -1)
+    x2 = x.reshape(rows, -1)
+    bits2, y2 = x2.view(np.uint32), y.reshape(rows, -1)
     if block == 16:
         k["rows16"](x2, bits2, y2, man_bits, POW2)
     elif block == 32:

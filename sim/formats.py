@@ -421,24 +421,31 @@ def _pieces(x: np.ndarray, axis: int, block: int) -> list[np.ndarray] | None:
     return [x3[:, start:stop].reshape(outer, nblocks, bk, inner) for start, stop, nblocks, bk in pieces]
 
 
+def _kernel_int_codes(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.ndarray | None:
+    """bfp/mxint8 of float32 x (ndim >= 1, nonempty, nearest) by the compiled kernel, in x's memory order; None if
+    x's layout does not allow it."""
+    perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
+    src = x.transpose(perm)
+    if src.flags.c_contiguous:  # x is dense in some axis order: read it as it is
+        dst = np.empty_like(src)
+    else:  # a strided view: copy it densely, then quantize the copy in place
+        x = np.array(x, order="K")
+        perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
+        src = dst = x.transpose(perm)
+        if not src.flags.c_contiguous:
+            return None
+    _blockkernel.int_codes_f32(src, dst, (outer, length, inner), fmt.block_size, fmt.man_bits)
+    return dst.transpose(inverse)
+
+
 def _quantize_blocks_nearest(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.ndarray | None:
     """bfp/mx with nearest rounding along ``axis``, in x's memory order; None when the general path must be used
     (codes too wide for the magic-number rounding, or values it cannot take exactly)."""
     int_codes_f32 = x.dtype == np.float32 and fmt.exp_bits == 0 and fmt.emax == 0  # bfp, mxint8: the hot path
-    if int_codes_f32 and _blockkernel.available():  # compiled (numba): one pass per block
-        perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
-        src = x.transpose(perm)
-        if src.flags.c_contiguous:  # x is dense in some axis order: read it as it is
-            dst = np.empty_like(src)
-        else:  # a strided view: copy it densely, then quantize the copy in place
-            x = np.array(x, order="K")
-            perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim,
-                                                                   fmt.block_size)
-            src = dst = x.transpose(perm)
-        if src.flags.c_contiguous:  # so the reshapes below are views
-            _blockkernel.int_codes_f32(src.reshape(outer, length, inner), dst.reshape(outer, length, inner),
-                                       fmt.block_size, fmt.man_bits)
-            return dst.transpose(inverse)
+    if int_codes_f32 and _blockkernel.available():
+        out = _kernel_int_codes(x, fmt, axis)
+        if out is not None:
+            return out
     _, _, frac_bits, _ = _work_dtype(x)
     if fmt.exp_bits == 0 and fmt.man_bits >= frac_bits:  # |codes| < 2**(frac_bits - 1) keeps the sum exact
         return None
@@ -488,6 +495,12 @@ def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "neares
     float64 input is rounded directly (no double rounding through float32).
     """
     fmt = get_format(fmt)
+    if (rounding == "nearest" and type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
+            and fmt.exp_bits == 0 and fmt.block_size and fmt.emax == 0 and -x.ndim <= axis < x.ndim
+            and _blockkernel.available()):  # the training loop's case, straight to the kernel
+        out = _kernel_int_codes(x, fmt, axis)
+        if out is not None:
+            return out
     with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN blocks are handled explicitly
         return _quantize(x, fmt, axis, rounding, rng)
 
