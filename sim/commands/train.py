@@ -10,6 +10,17 @@ from sim.commands.common import add_json_arg, positive_float, positive_int, prin
 TASKS = ("numwords", "shakespeare")
 
 
+def _seed(text: str) -> int:
+    """argparse type of --seed: checked before the run directory is created, so bad input leaves nothing behind."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train the reference Transformer under a precision policy (real quantization)",
@@ -20,19 +31,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="fp32", metavar="P",
                    help="a format name (fixed policy), a preset (dsq, dsq-loss, cyclic) or a .toml/.json policy file")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the task's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and dropout")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation, data order and dropout (>= 0)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="steps between evaluations/checkpoints")
     p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: the task's)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in DIR from its last checkpoint (a DIR without one starts a new run, with a "
+                        "note on stderr)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from workloads.reference.train import TrainingDiverged, train
+    from pathlib import Path
 
+    from sim.training.checkpoint import CHECKPOINT_NAME
+    from sim.training.train import TrainingDiverged, train
+
+    if args.resume and not (Path(args.out) / CHECKPOINT_NAME).is_file():
+        # Not an error: a study or script may resume runs that never started. But say it, so a mistyped --out
+        # does not silently train from scratch.
+        print(f"dsqsim: note: --resume: no checkpoint in {args.out}; starting a new run", file=sys.stderr)
     try:
         result = train(args.task, args.policy, steps=args.steps, seed=args.seed, out_dir=args.out,
                        resume=args.resume, eval_every=args.eval_every, lr=args.lr, progress=not args.no_progress)
