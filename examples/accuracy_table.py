@@ -1,10 +1,12 @@
 """Accuracy of the reference Transformer trained under fp32, fixed16, a flat low-precision config and `dsq`.
 
 The flat config is `dsq`'s first stage held for the whole run, so the table shows what raising precision over time
-buys. Same seed and steps for every row; evaluation is in fp32 on the master weights. Runs go to --out/<task>-<policy>
-(resumable: rerunning the script continues unfinished runs). Prints a Markdown table (the README's).
+buys. Same seeds and steps for every row; evaluation is in fp32 on the master weights. With several seeds each cell
+is the mean over seeds ± the half-width of its 95 % confidence interval (Student t). Runs go to
+--out/<task>-<policy>-s<seed> (resumable: rerunning the script continues unfinished runs). Prints a Markdown table;
+--write-readme also puts it in the README's `readme:accuracy` block.
 
-    python examples/accuracy_table.py --steps 1500 --workers 2
+    python examples/accuracy_table.py --steps 1500 --seeds 0,1,2 --workers 2 --write-readme
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 POLICIES = ("fp32", "fixed16", "flat", "dsq")
+# two-sided 95 % Student-t quantiles by degrees of freedom (beyond 10 seeds the normal 1.96 is close enough)
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 
 def _policy(name: str, steps: int) -> Any:
@@ -30,28 +34,46 @@ def _policy(name: str, steps: int) -> Any:
 def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, Any]:
     from sim.training.train import TrainingDiverged, train
 
-    run_dir = Path(out) / f"{task}-{policy}"
+    run_dir = Path(out) / f"{task}-{policy}-s{seed}"
     try:
         result = train(task, _policy(policy, steps), steps=steps, seed=seed, out_dir=run_dir, resume=True,
                        progress=False)
     except TrainingDiverged as exc:
         return {"task": task, "policy": policy, "diverged": str(exc)}
-    row = {"task": task, "policy": result.policy, **result.final, "wall_s": result.wall_s}
+    row = {"task": task, "policy": policy, "seed": seed, **result.final, "wall_s": result.wall_s}
     row["precision"] = " → ".join(f"{c.label} from step {s}" for s, c in result.timeline.changes)
     return row
 
 
+def _mean_ci(values: list[float], digits: int) -> str:
+    """"m ± h" with h the half-width of the 95 % Student-t interval of the mean (just "m" for one value)."""
+    import math
+
+    n = len(values)
+    mean = sum(values) / n
+    if n == 1:
+        return f"{mean:.{digits}f}"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return f"{mean:.{digits}f} ± {_T975.get(n - 1, 1.96) * sd / math.sqrt(n):.{digits}f}"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| task | policy | precision used (q0/q1/q2/q3) | valid loss | BLEU / bpc | exact match |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| task | policy | precision used (q0/q1/q2/q3/act) | seeds | valid loss | BLEU (test) / bpc (valid) "
+             "| exact match (test) |", "|---|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        if "diverged" in r:
-            lines.append(f"| {r['task']} | {r['policy']} | | diverged | {r['diverged']} | |")
-            continue
-        metric = f"{r['bleu']:.1f}" if "bleu" in r else f"{r['bpc']:.3f}"
-        em = f"{r['exact_match']:.3f}" if r.get("exact_match") is not None else "–"
-        lines.append(f"| {r['task']} | {r['policy']} | {r['precision']} | {r['final_valid_loss']:.4f} | {metric} "
-                     f"| {em} |")
+        groups.setdefault((r["task"], r["policy"]), []).append(r)
+    for (task, policy), rs in groups.items():
+        ok = [r for r in rs if "diverged" not in r]
+        if len(ok) < len(rs):
+            lines.append(f"| {task} | {policy} | | {len(rs)} | {len(rs) - len(ok)} diverged | "
+                         f"{rs[0].get('diverged', '')} | |")
+            if not ok:
+                continue
+        metric = (_mean_ci([r["bleu"] for r in ok], 1) if "bleu" in ok[0] else _mean_ci([r["bpc"] for r in ok], 3))
+        em = (_mean_ci([r["exact_match"] for r in ok], 3) if ok[0].get("exact_match") is not None else "–")
+        lines.append(f"| {task} | {policy} | {ok[0]['precision']} | {len(ok)} | "
+                     f"{_mean_ci([r['final_valid_loss'] for r in ok], 4)} | {metric} | {em} |")
     return "\n".join(lines)
 
 
@@ -59,16 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="numwords,shakespeare")
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/accuracy")
+    parser.add_argument("--write-readme", action="store_true", help="also fill the README's readme:accuracy block")
     args = parser.parse_args(argv)
-    jobs = [(t, p) for t in args.tasks.split(",") for p in POLICIES]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = [(t, p, s) for t in args.tasks.split(",") for p in POLICIES for s in seeds]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(_one, t, p, args.steps, args.seed, args.out) for t, p in jobs]
+        futures = [pool.submit(_one, t, p, args.steps, s, args.out) for t, p, s in jobs]
         rows = [f.result() for f in futures]
-    print(f"{args.steps} steps, seed {args.seed}\n")
-    print(table(rows))
+    text = table(rows)
+    print(f"{args.steps} steps, seeds {args.seeds}\n")
+    print(text)
+    if args.write_readme:
+        from readme_figures import replace_block
+
+        note = (f"{args.steps} steps per run, seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
+                "flat = dsq's first stage for the whole run; evaluation in fp32 on the master weights.")
+        replace_block("accuracy", note + "\n\n" + text)
     return 0
 
 
