@@ -18,10 +18,9 @@ from typing import Any
 
 _worker_queue: Any = None  # set in pool workers by `set_worker_queue` (the pool initializer)
 
-# The engine's transaction-level replay handles DRAM bursts at about half the rate of the raw transaction model
-# driven by `run_bench` (measured: tiny-mt 0.50, tiny-lm 0.51 of the bench rate, same machine, same minute).
-ENGINE_PER_BENCH_RATE = 0.5
-CALIBRATION_REQUESTS = 20_000   # a ~0.1 s run_bench on this machine, now (rates vary with load)
+# The calibration drives the engine's own DRAM port (TransactionDram under SimPy: DMA-sized accesses, the compiled
+# core when built) with this many bytes of mixed reads and writes (rates vary with load).
+CALIBRATION_BYTES = 4 << 20
 SLOW_ESTIMATE_S = 10.0          # estimates above this also suggest the tile fidelity
 
 
@@ -107,12 +106,27 @@ def transaction_bursts(trace, machine, config) -> int:
 
 @lru_cache(maxsize=8)
 def measured_burst_rate(dram) -> float:
-    """Bursts per CPU second the engine's transaction level manages here and now (a short calibration run)."""
-    from hwmodels.dram import run_bench
+    """Bursts per CPU second the engine's transaction level manages here and now: a short run of the engine's DRAM
+    port (TransactionDram in SimPy) on 64 KB DMAs, half reads, half writes, two in flight."""
+    import simpy
+
+    from hwmodels.dram import TransactionDram, get_dram
+
+    spec = get_dram(dram) if isinstance(dram, str) else dram
+    env = simpy.Environment()
+    port = TransactionDram(env, spec)
+    chunk = 64 << 10
+
+    def stream(offset: int, is_write: bool):
+        for k in range(CALIBRATION_BYTES // chunk // 2):
+            yield port.access(offset + k * chunk, chunk, is_write)
 
     t0 = time.process_time()
-    run_bench(dram, requests=CALIBRATION_REQUESTS)
-    return CALIBRATION_REQUESTS / max(time.process_time() - t0, 1e-6) * ENGINE_PER_BENCH_RATE
+    env.process(stream(0, False))
+    env.process(stream(1 << 30, True))
+    env.run()
+    bursts = CALIBRATION_BYTES // spec.request_bytes
+    return bursts / max(time.process_time() - t0, 1e-6)
 
 
 def transaction_estimate(trace, machine, configs) -> tuple[float, int, float]:
