@@ -53,8 +53,10 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
            f"(&gt; 1 is better).</p>"]
     # return on investment in one place: accuracy, time, memory, energy and cost first, then traffic and compute
     order = ["policy", "steps", *(c for c in summary.columns if c.startswith("final_")), "time_s", "speedup",
-             "peak_bytes", "stash_bytes", "max_batch", "energy_j", "energy_kwh", "device_hours", "cost",
-             "cost_includes", "dram_bytes", "traffic_reduction", "arith_bitops", "bitops_reduction", "step_time_s",
+             "peak_bytes", "stash_bytes", "max_batch", "energy_j", "energy_reduction", "energy_kwh", "device_hours",
+             "cost", "cost_includes", "dram_bytes", "dram_bytes_minimal", "reread_factor", "traffic_reduction",
+             "traffic_reduction_minimal", "traffic_reduction_dsq_minimal", "arith_bitops", "bitops_reduction",
+             "step_time_s",
              "compute_busy", "dram_busy", "configs", "train_wall_s"]
     key_cols = [c for c in order if c in summary.columns]
     caption = ("Summary (time_s: simulated training time; peak_bytes: peak DRAM of one step at the policy's worst "
@@ -69,6 +71,12 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
         (plots.traffic_breakdown(t["traffic"], per="whole run"), "dram_traffic",
          "DRAM traffic over the run, by tensor role and by DSQ point"),
     ]
+    energy = [{"policy": r["policy"], "component": c[len("energy_"):-2], "energy_j": r[c]}
+              for r in summary.to_dict("records") for c in summary.columns
+              if c.startswith("energy_") and c.endswith("_j") and c != "energy_j" and pd.notna(r[c])]
+    if energy:
+        figs.append((plots.energy_breakdown(pd.DataFrame(energy), title="Energy of the whole run"),
+                     "energy_breakdown", "Energy of the whole run by component (joules)"))
     if t["bandwidth"]["dram_bw_scale"].nunique() > 1:
         fid = t["bandwidth"]["fidelity"].iloc[0] if "fidelity" in t["bandwidth"] else "?"
         figs.append((plots.speedup_vs_bandwidth(t["bandwidth"]), "speedup_vs_bandwidth",
@@ -108,8 +116,16 @@ def _sweep_sections(res: Results, plots_dir: Path) -> list[str]:
     if traffic:
         out.append(_figure(_save(plots.traffic_breakdown(pd.DataFrame(traffic), per="per step, mean over points"),
                                  plots_dir, "dram_traffic"), "DRAM traffic per step by tensor role and DSQ point"))
+    energy = [{"policy": policy, "component": c[len("energy_"):-2], "energy_j": float(g[c].mean())}
+              for policy, g in df.groupby("policy", sort=False) for c in g.columns
+              if c.startswith("energy_") and c.endswith("_j") and c != "energy_j" and g[c].notna().any()]
+    if energy:
+        out.append(_figure(_save(plots.energy_breakdown(pd.DataFrame(energy), title="Energy per step, mean over "
+                                                        "points"), plots_dir, "energy_breakdown"),
+                           "Energy per training step by component (joules), mean over each policy's points"))
     cols = [c for c in ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb", "fidelity", "time_s",
-                        "cycles", "dram_bytes", "arith_bitops", "compute_busy", "dram_busy", "dram_bw_gbps")
+                        "cycles", "dram_bytes", "min_dram_bytes", "energy_j", "arith_bitops", "compute_busy",
+                        "dram_busy", "dram_bw_gbps")
             if c in df]
     out.append(_table(df[cols], "Points"))
     return out

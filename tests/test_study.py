@@ -81,6 +81,15 @@ def test_totals_integrate_the_timeline_with_counting(tmp_path):
         assert by_point == pytest.approx(expect_bytes, rel=1e-9)
     assert len(get_policy("dsq").timeline(steps).segments()) > 1  # the dsq case really integrates segments
     s = r.summary.set_index("policy")
+    # energy and minimal traffic integrate the same way; the parts of the energy add up to its total
+    for policy in ("fixed16", "dsq"):
+        segments = get_policy(policy).timeline(steps).segments()
+        expect_min = sum((e - st) * count(trace, c).dram_bytes for st, e, c in segments)
+        assert s.loc[policy, "dram_bytes_minimal"] == pytest.approx(expect_min, rel=1e-9)
+        parts = [c for c in s.columns if c.startswith("energy_") and c.endswith("_j") and c != "energy_j"]
+        assert len(parts) == 7 and s.loc[policy, "energy_j"] > 0
+        assert s.loc[policy, parts].sum() == pytest.approx(s.loc[policy, "energy_j"], rel=1e-9)
+    assert s.loc["dsq", "energy_reduction"] == pytest.approx(s.loc["fixed16", "energy_j"] / s.loc["dsq", "energy_j"])
     assert s.loc["dsq", "speedup"] == pytest.approx(s.loc["fixed16", "time_s"] / s.loc["dsq", "time_s"])
 
 

@@ -73,10 +73,11 @@ def phase_spans_s(result) -> dict[str, float]:
 
 
 def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]], fidelity: str = "tile",
-                  cache=None, minimal: bool = True) -> TimelineCost:
+                  cache=None, minimal: bool = True, energy: bool = True) -> TimelineCost:
     """Simulate each distinct configuration of `pairs` ((config, fraction of steps), e.g. a `Timeline`) once.
     `minimal`: also count each configuration's minimal traffic (`min_*` figures; machine-independent, so a
-    re-costing of the same timeline on another machine can skip it)."""
+    re-costing of the same timeline on another machine can skip it). `energy`: also the step's energy
+    (`energy_j` and `energy_<component>_j`, `sim.energy.step_energy`) where the machine has an energy model."""
     from sim.engine import DEFAULT_CACHE, simulate
 
     merged: dict[PrecisionConfig, float] = {}
@@ -87,23 +88,29 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
         raise ValueError("the precision timeline is empty")
     results = [(c, f / total, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
                for c, f in merged.items()]
-    minimal_by = {c: _minimal_traffic(trace, c) if minimal else {} for c in merged}
+    from sim.counting import count
+    from sim.energy import energy_supported, step_energy
+
+    energy = energy and energy_supported(machine)
+    counts = {c: count(trace, c) for c in merged} if minimal or energy else {}
+    minimal_by = {c: _minimal_traffic(counts[c]) if minimal else {} for c in merged}
+    for c, _, r in results if energy else ():
+        e = step_energy(r, machine, c, trace, counts[c])
+        minimal_by[c].update({"energy_j": e.energy_j,
+                              **{f"energy_{k}_j": v for k, v in e.energy_by_component.items()}})
     rows = [{"config": c.label, "fraction": f, **{k: getattr(r, k) for k in ADDITIVE},
              "min_dram_bytes": minimal_by[c].get("min_dram_bytes"), "compute_busy": r.compute_busy,
              "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
     figures = step_figures((f, r) for _, f, r in results)
-    for c, f, _ in results:  # minimal traffic (sim.traffic), beside the engine's tiled bytes
+    for c, f, _ in results:  # minimal traffic (sim.traffic) beside the engine's tiled bytes; energy
         for k, v in minimal_by[c].items():
             figures[k] = figures.get(k, 0.0) + f * v
     return TimelineCost(figures=figures, configs=pd.DataFrame(rows), results=results)
 
 
-def _minimal_traffic(trace, config: PrecisionConfig) -> dict[str, float]:
-    """Minimal DRAM traffic of one step (`sim.counting`): `min_dram_bytes`, `min_bytes_point_<q>`,
+def _minimal_traffic(c) -> dict[str, float]:
+    """Minimal DRAM traffic of one step from its `sim.counting.Counts`: `min_dram_bytes`, `min_bytes_point_<q>`,
     `min_bytes_role_<role>`."""
-    from sim.counting import count
-
-    c = count(trace, config)
     out = {"min_dram_bytes": float(c.dram_bytes)}
     out.update({f"min_bytes_point_{k}": float(v) for k, v in c.bytes_by_point.items()})
     out.update({f"min_bytes_role_{k}": float(v) for k, v in c.bytes_by_role.items()})

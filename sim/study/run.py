@@ -313,7 +313,8 @@ def _cost_policy(cfg: StudyConfig, name: str, m: pd.DataFrame, tl, info: dict, t
     bandwidth = []
     for scale in cfg.dram_bw_scales:
         bw = cost if scale == 1.0 and cfg.bw_fidelity == cfg.fidelity else cost_timeline(
-            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.bw_fidelity, cache, minimal=False)
+            trace, machine.with_overrides(dram_bw_scale=float(scale)), tl, cfg.bw_fidelity, cache, minimal=False,
+            energy=False)
         bandwidth.append({"workload": cfg.workload, "hw": cfg.hw, "policy": name, "dram_bw_scale": float(scale),
                           "fidelity": cfg.bw_fidelity,
                           **{k: bw.figures[k] for k in ("time_s", "dram_bytes", "compute_busy", "dram_busy")}})
@@ -346,7 +347,7 @@ def _resolve(cfg: StudyConfig):
 def _is_additive(key: str) -> bool:
     from sim.study.costing import ADDITIVE
 
-    return key in ADDITIVE or key.startswith(("bytes_", "busy_", "stall_", "min_"))
+    return key in ADDITIVE or key.startswith(("bytes_", "busy_", "stall_", "min_", "energy_"))
 
 
 def _memory(cfg: StudyConfig, trace, machine, timeline) -> dict:
@@ -398,7 +399,9 @@ def _with_ratios(summary: pd.DataFrame, cfg: StudyConfig | None = None) -> pd.Da
     summary["bitops_reduction"] = first["arith_bitops"] / summary["arith_bitops"]
     for col in ("dram_bytes", "dram_bytes_minimal", "dram_bytes_dsq", "dram_bytes_dsq_minimal"):
         summary[col.replace("dram_bytes", "traffic_reduction")] = first[col] / summary[col]
-    roi = ["peak_bytes", "max_batch", "energy_j", *_with_costs(summary, cfg)]
+    if "energy_j" in summary:
+        summary["energy_reduction"] = first["energy_j"] / summary["energy_j"]
+    roi = ["peak_bytes", "max_batch", "energy_j", "energy_reduction", *_with_costs(summary, cfg)]
     lead = ["policy", "steps", "time_s", "speedup", *roi, "dram_bytes", "dram_bytes_minimal", "reread_factor",
             "traffic_reduction", "traffic_reduction_minimal", "traffic_reduction_dsq", "traffic_reduction_dsq_minimal",
             "arith_bitops", "bitops_reduction"]
