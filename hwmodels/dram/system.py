@@ -116,7 +116,7 @@ class DramSystem:
                     self.admit_due = INF  # the head still waits: what `_admit` would find, without the call
                 else:
                     self._admit(c)
-            if stop_at_idle and not self.busy():
+            if stop_at_idle and not inbox and not any([ch.pending_rd for ch in chans]):  # `busy()`, inlined
                 return
         if to_cycle > self.clk and to_cycle < INF:
             self.clk = to_cycle
