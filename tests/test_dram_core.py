@@ -1,6 +1,6 @@
 """The compiled DRAM core against the pure-Python model it follows: identical command traces (cycle, channel, bank,
-command), completions (token, added cycle, done cycle, read/write, in order) and counters on many random cases, and
-the fallback when it is missing."""
+command), completions (token, added cycle, done cycle, read/write, in order) and counters (rank-state clocks
+included) on many random cases, and the fallback when it is missing."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import hwmodels.dram.compiled as compiled_mod
 from hwmodels.dram import get_dram, list_drams, run_bench
 from hwmodels.dram.compiled import CompiledDramSystem, compiled_available, make_system
 from hwmodels.dram.system import DramSystem
+from hwmodels.dram.timing import ACT, PRE
 
 pytestmark = pytest.mark.skipif(not compiled_available(), reason="compiled DRAM core not built")
 PRESETS = sorted({s.name for s in list_drams()} - {"HBM3_H100"}) + ["HBM3_H100"]
@@ -50,7 +51,7 @@ def _random_case(rng: random.Random):
     return spec, rng.choice([None, 1, 2, 16]), script
 
 
-def _replay(cls, spec, width, script, check_every: int):
+def _replay(cls, spec, width, script, check_every: int, stop_at_idle: bool):
     out: list = []
     system = cls(spec, issue_width=width, on_done=lambda tok, added, done, w: out.append((tok, added, done, w)))
     system.log_commands()
@@ -58,12 +59,13 @@ def _replay(cls, spec, width, script, check_every: int):
     for k, (cycle, addr, is_write) in enumerate(script):
         system.submit(addr, is_write, k, cycle)
         if k % check_every == 0:
-            trail.append((system.clk, system.busy()))
+            trail.append((system.clk, system.busy(), system.stats()["total"]["rank_active_cycles"]))
     # a write arriving while a read of its address is pending can livelock the channel (as in DRAMSim3): bounded
-    system.run_until_idle(limit_cycle=system.clk + 200_000)
+    system.run_until_idle(limit_cycle=system.clk + 200_000, stop_at_idle=stop_at_idle)
+    trail.append((system.clk, system.busy(), system.stats()["total"]["rank_active_cycles"]))
     system.advance(system.clk + 5000)
     trail.append((system.clk, system.busy()))
-    return out, system.stats(), trail, system.command_log()
+    return out, system.stats(), trail, system.command_log(), system.clk
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -71,14 +73,39 @@ def test_compiled_core_gives_the_python_trace(seed: int) -> None:
     rng = random.Random(seed)
     spec, width, script = _random_case(rng)
     every = rng.choice([1, 7, 100])
-    py = _replay(DramSystem, spec, width, script, every)
-    c = _replay(CompiledDramSystem, spec, width, script, every)
+    stop = rng.random() < 0.5
+    py = _replay(DramSystem, spec, width, script, every, stop)
+    c = _replay(CompiledDramSystem, spec, width, script, every, stop)
     assert c[0] == py[0], (spec.name, width)
-    assert c[1] == py[1]
+    assert c[1] == py[1]  # every counter, per channel: commands, rank-state clocks, ...
     assert c[2] == py[2]
     assert c[3] == py[3]  # the command trace: cycle, channel, bank, type
     total = py[1]["total"]
     assert len(py[3]) == sum(total[k] for k in ("read_cmds", "write_cmds", "activations", "precharges", "refreshes"))
+    # the rank-state counters against the command trace, replayed independently
+    span = py[4] + 1
+    for ch, counted in py[1]["channels"].items():
+        assert counted["rank_active_cycles"] == _active_from_log(py[3], ch, spec.banks, span)
+        assert counted["rank_active_cycles"] + counted["all_bank_idle_cycles"] == span * spec.ranks
+
+
+def _active_from_log(log, channel: int, banks_per_rank: int, span: int) -> int:
+    """Rank-clocks 0..span-1 with a row open, sampled after each clock's commands, from a command trace."""
+    open_banks: dict[int, set[int]] = {}
+    since: dict[int, int] = {}
+    active = 0
+    for clk, ch, bank, typ in log:
+        if ch != channel or typ not in (ACT, PRE):
+            continue
+        r = bank // banks_per_rank
+        banks = open_banks.setdefault(r, set())
+        was_open = bool(banks)
+        (banks.add if typ == ACT else banks.remove)(bank)
+        if banks and not was_open:
+            since[r] = clk
+        elif was_open and not banks:
+            active += clk - since.pop(r)
+    return active + sum(span - s for s in since.values())
 
 
 @pytest.mark.parametrize("row", [("DDR4_8Gb_x8_3200", "rand_read", 1), ("HBM2_8Gb_x128", "mix", 16),

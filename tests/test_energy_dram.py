@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 
 from hwmodels.dram import get_dram, list_drams, run_bench
+from hwmodels.dram.compiled import compiled_available
 from hwmodels.dram.energy import (
     DramCounters,
     RankStateProbe,
@@ -61,21 +63,18 @@ def test_rank_state_counters_cover_the_run():
             c.end_cycle * spec.ranks * spec.channels
 
 
-def _run(row: dict):
-    import inspect
-
+def _run(row: dict, compiled: bool | None = None):
+    """run_bench on a row, on the default path (the compiled core when built) unless `compiled` says otherwise."""
     spec = get_dram(row["dram"])
-    # the probe watches the pure-Python controller: ask for it where run_bench can also use a compiled core
-    extra = {"compiled": False} if "compiled" in inspect.signature(run_bench).parameters else {}
-    with RankStateProbe.attach() as probe:
-        result = run_bench(spec, row["pattern"], int(row["requests"]), int(row["stride_B"]), int(row["W"]), **extra)
-    return spec, result, probe
+    result = run_bench(spec, row["pattern"], int(row["requests"]), int(row["stride_B"]), int(row["W"]),
+                       compiled=compiled)
+    return spec, result
 
 
 def _check_end_to_end(row: dict, tolerance: float = 0.05) -> None:
-    spec, result, probe = _run(row)
-    energy = bench_energy(result, spec, probe)
-    assert not energy.background_estimated, "the probe did not see the pure-Python controller"
+    spec, result = _run(row)
+    energy = bench_energy(result, spec)
+    assert not energy.background_estimated, "run_bench did not count rank states"
     got = energy.dramsim3_units()
     ref = {k: float(row[k]) for k in COMPONENTS}
     pairs = {"act": (got["act_energy"], ref["act_energy"]), "read": (got["read_energy"], ref["read_energy"]),
@@ -106,25 +105,55 @@ def test_model_energy_end_to_end_all_rows(row):
     _check_end_to_end(row)
 
 
-def test_probe_counts_match_the_model_and_detach():
+@pytest.mark.parametrize("row", [("DDR4_8Gb_x8_3200", "mix", 1, "3000"), ("DDR4_8Gb_x8_3200", "seq_write", 16, "6000"),
+                                 ("HBM2_8Gb_x128", "rand_read", 16, "3000"), ("HBM2_8Gb_x128", "mix", 16, "6000")])
+def test_native_counters_equal_the_probe_on_both_paths(row):
+    """The counters run_bench reports (counted inside the model) against `RankStateProbe`, which derives them from
+    every command the pure-Python controller issues; and the compiled core's against the pure-Python model's."""
     from hwmodels.dram.channel import ChannelController
 
+    dram, pattern, width, requests = row
+    r = {"dram": dram, "pattern": pattern, "requests": requests, "stride_B": "64", "W": str(width)}
     original = ChannelController._issue
-    spec, result, probe = _run({"dram": "DDR4_8Gb_x8_3200", "pattern": "mix", "requests": "3000", "stride_B": "64",
-                                "W": "1"})
+    with RankStateProbe.attach() as probe:
+        spec, result = _run(r, compiled=False)
     assert ChannelController._issue is original
-    c = probe.counters(spec, result.end_cycle)
-    assert c.read_cmds == result.read_cmds  # every read issues before its data returns, i.e. before end_cycle
-    assert c.write_cmds <= result.write_cmds and c.act_cmds <= result.act_cmds  # writes may drain after it
-    assert c.rank_active_cycles + c.all_bank_idle_cycles == result.end_cycle * spec.ranks * spec.channels
-    assert 0 < c.rank_active_cycles < result.end_cycle * spec.ranks
+    seen = probe.counters(spec, result.end_cycle)
+    native = counters_from_bench(result, spec)
+    assert not native.background_estimated
+    assert dataclasses.asdict(native) == dataclasses.asdict(seen)
+    assert native.rank_active_cycles + native.all_bank_idle_cycles == result.end_cycle * spec.ranks * spec.channels
+    assert 0 < native.rank_active_cycles < result.end_cycle * spec.ranks * spec.channels
+    if compiled_available():
+        assert dataclasses.asdict(counters_from_bench(_run(r, compiled=True)[1], spec)) == dataclasses.asdict(native)
+
+
+def test_dram_bench_json_energy_is_counted_on_the_default_path():
+    """`dsqsim dram-bench --json` (compiled core when built): energy from the model's own counters, not estimated."""
+    import json
+    import subprocess
+    import sys
+
+    args = ["--dram", "ddr4-3200", "--pattern", "mix", "--requests", "4000", "--issue-width", "16", "--json"]
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "dram-bench", *args], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    spec = get_dram("ddr4-3200")
+    assert out["background_estimated"] is False
+    assert out["rank_active_cycles"] + out["all_bank_idle_cycles"] == out["end_cycle"] * spec.ranks * spec.channels
+    result = run_bench(spec, "mix", 4000, 64, 16)
+    assert out["rank_active_cycles"] == result.rank_active_cycles
+    assert out["energy_pj"] == pytest.approx(dram_energy(spec, counters_from_bench(result, spec)).energy_pj())
 
 
 def test_estimate_is_labelled_and_errs_towards_active_standby():
     row = {"dram": "DDR4_8Gb_x8_3200", "pattern": "seq_read", "requests": "20000", "stride_B": "64", "W": "1"}
-    spec, result, probe = _run(row)
-    exact = bench_energy(result, spec, probe)
-    estimated = dram_energy(spec, counters_from_bench(result, spec))
+    spec, result = _run(row)
+    exact = bench_energy(result, spec)
+    # a result without rank-state counters (as from a model that does not count them) gets the labelled estimate
+    uncounted = dataclasses.replace(result, rank_active_cycles=None, all_bank_idle_cycles=None)
+    estimated = dram_energy(spec, counters_from_bench(uncounted, spec))
     assert estimated.background_estimated and not exact.background_estimated
     assert estimated.background_pj >= exact.background_pj
     assert (estimated.act_pj, estimated.read_pj, estimated.refresh_pj) == (exact.act_pj, exact.read_pj,

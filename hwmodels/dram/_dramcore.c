@@ -55,6 +55,9 @@ typedef struct {
     /* statistics */
     i64 n_read_cmds, n_write_cmds, n_act, n_pre, n_ref, n_row_hits, read_latency_sum, n_reads_done, n_writes_done;
     i64 last_busy_cycle;
+    /* rank background states (channel.py): open banks per rank, the clock the count last went 0 -> 1, and the
+       rank-clocks of closed open-intervals */
+    int *rank_open; i64 *rank_since; i64 rank_active_closed;
 } Channel;
 
 typedef struct { i64 addr, tag; int is_write, ch, bank; i64 row; } InboxEntry;
@@ -370,10 +373,12 @@ static int issue(Channel *c, int b, int i, i64 clk) {
         c->open_row[b] = row;
         c->hits[b] = 0;
         record_act(c, r, clk);
+        if (c->rank_open[r]++ == 0) c->rank_since[r] = clk;  /* an ACT always opens a closed bank */
     } else if (typ == PRE) {
         c->n_pre++;
         c->open_row[b] = -1;
         c->hits[b] = 0;
+        if (--c->rank_open[r] == 0) c->rank_active_closed += clk - c->rank_since[r];  /* closing clock: precharged */
     } else {  /* REF: the whole rank */
         c->n_ref++;
         c->refq_head++; c->refq_len--;
@@ -519,7 +524,10 @@ static i64 sys_next_cycle(System *s) {
     return nd < s->admit_due ? nd : s->admit_due;
 }
 
-static int sys_advance(System *s, i64 to) {
+static int sys_busy(System *s);
+
+/* stop_idle: stop after the first processed cycle that leaves the system idle (clk = that cycle) */
+static int sys_advance(System *s, i64 to, int stop_idle) {
     unsigned visits = 0;
     for (;;) {
         i64 c = sys_next_cycle(s);
@@ -535,6 +543,7 @@ static int sys_advance(System *s, i64 to) {
             else admit(s, c);
         }
         if (s->oom) { PyErr_NoMemory(); return -1; }
+        if (stop_idle && !sys_busy(s)) return 0;
     }
     if (to > s->clk && to < INF) s->clk = to;
     return 0;
@@ -547,7 +556,7 @@ static int sys_busy(System *s) {
 }
 
 static int sys_submit(System *s, i64 addr, int is_write, i64 tag, i64 cycle) {
-    if (cycle > s->clk && sys_advance(s, cycle) < 0) return -1;
+    if (cycle > s->clk && sys_advance(s, cycle, 0) < 0) return -1;
     i64 x = addr >> s->shift;
     InboxEntry e;
     e.addr = addr; e.tag = tag; e.is_write = is_write;
@@ -576,7 +585,7 @@ static void channel_free(Channel *c) {
     for (int y = 0; y < NTYPES; y++) { PyMem_Free(c->tb[y]); PyMem_Free(c->tg[y]); PyMem_Free(c->tr[y]); }
     void *ptrs[] = {c->open_row, c->bound, c->hits, c->q_writes, c->qlen, c->room, c->rq_count, c->wb_count,
                     c->bank_rank, c->bank_group, c->q, c->rq, c->wb, c->recs, c->rec_free, c->faw, c->faw_len,
-                    c->aw, c->aw_len, c->refq};
+                    c->aw, c->aw_len, c->refq, c->rank_open, c->rank_since};
     for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++) PyMem_Free(ptrs[k]);
 }
 
@@ -681,6 +690,7 @@ static int System_init(System *s, PyObject *args, PyObject *kw) {
         CALLOC(c->faw, nr * 4, i64); CALLOC(c->faw_len, nr, int); CALLOC(c->aw, nr * 32, i64); CALLOC(c->aw_len, nr, int);
         c->ref_interval = ri; c->ref_simultaneous = ref_sim; c->ref_rank = -1;
         c->refq_cap = 4 * nr + 4; CALLOC(c->refq, c->refq_cap, int);
+        CALLOC(c->rank_open, nr, int); CALLOC(c->rank_since, nr, i64);
         c->next_due = ri ? ri : INF;
         c->queue_idx = 0;
     }
@@ -730,18 +740,20 @@ out:
 static PyObject *System_advance(System *s, PyObject *arg) {
     long long to = PyLong_AsLongLong(arg);
     if (to == -1 && PyErr_Occurred()) return NULL;
-    if (sys_advance(s, to) < 0) return NULL;
+    if (sys_advance(s, to, 0) < 0) return NULL;
     return PyLong_FromSsize_t(s->n_done);
 }
 
-static PyObject *System_run_until_idle(System *s, PyObject *arg) {
-    long long limit = PyLong_AsLongLong(arg);
-    if (limit == -1 && PyErr_Occurred()) return NULL;
+/* run_until_idle(limit_cycle, stop_at_idle=False) */
+static PyObject *System_run_until_idle(System *s, PyObject *args) {
+    long long limit;
+    int stop_idle = 0;
+    if (!PyArg_ParseTuple(args, "L|p", &limit, &stop_idle)) return NULL;
     while (sys_busy(s)) {
         i64 c = sys_next_cycle(s);
         if (c > limit) break;
         i64 to = c + 1024 < limit ? c + 1024 : limit;
-        if (sys_advance(s, to) < 0 || PyErr_CheckSignals() < 0) return NULL;
+        if (sys_advance(s, to, stop_idle) < 0 || PyErr_CheckSignals() < 0) return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -766,17 +778,19 @@ static PyObject *System_take_done(System *s, PyObject *unused) {
 }
 
 /* channel_stats(): per channel (read_cmds, write_cmds, act, pre, ref, row_hits, reads_done, writes_done,
-   read_latency_sum, last_busy_cycle) */
+   read_latency_sum, last_busy_cycle, rank_active_cycles over clocks 0..clk) */
 static PyObject *System_channel_stats(System *s, PyObject *unused) {
     PyObject *out = PyList_New(s->n_ch);
     if (!out) return NULL;
     for (int k = 0; k < s->n_ch; k++) {
         Channel *c = &s->chans[k];
-        PyObject *item = Py_BuildValue("(LLLLLLLLLL)", (long long)c->n_read_cmds, (long long)c->n_write_cmds,
+        i64 active = c->rank_active_closed;
+        for (int r = 0; r < c->nr; r++) if (c->rank_open[r]) active += s->clk + 1 - c->rank_since[r];
+        PyObject *item = Py_BuildValue("(LLLLLLLLLLL)", (long long)c->n_read_cmds, (long long)c->n_write_cmds,
                                        (long long)c->n_act, (long long)c->n_pre, (long long)c->n_ref,
                                        (long long)c->n_row_hits, (long long)c->n_reads_done,
                                        (long long)c->n_writes_done, (long long)c->read_latency_sum,
-                                       (long long)c->last_busy_cycle);
+                                       (long long)c->last_busy_cycle, (long long)active);
         if (!item) { Py_DECREF(out); return NULL; }
         PyList_SET_ITEM(out, k, item);
     }
@@ -811,7 +825,8 @@ static PyMethodDef System_methods[] = {
     {"submit_many", (PyCFunction)System_submit_many, METH_VARARGS,
      "submit_many(addrs, writes, tags, cycle) -> completions buffered"},
     {"advance", (PyCFunction)System_advance, METH_O, "advance(to_cycle) -> completions buffered"},
-    {"run_until_idle", (PyCFunction)System_run_until_idle, METH_O, "run_until_idle(limit_cycle)"},
+    {"run_until_idle", (PyCFunction)System_run_until_idle, METH_VARARGS,
+     "run_until_idle(limit_cycle, stop_at_idle=False)"},
     {"next_cycle", (PyCFunction)System_next_cycle, METH_NOARGS, "next cycle at which anything happens"},
     {"busy", (PyCFunction)System_busy, METH_NOARGS, "reads pending or transactions not yet admitted"},
     {"take_done", (PyCFunction)System_take_done, METH_NOARGS, "completions since the last call"},

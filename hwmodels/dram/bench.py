@@ -6,6 +6,10 @@ Patterns (requests of `stride_bytes` each; a request larger than one burst is se
   rand_read             uniformly random stride-aligned addresses over 1 GiB (fixed seed)
 Figures: achieved GB/s = requests x stride / (end_cycle x tCK), end_cycle being when every read has returned and
 every write has been accepted; average read latency from the controller accepting a read to its data returning.
+The model is run over clocks 0..end_cycle-1 exactly, as DRAMSim3 stops there: command counts are of commands issued
+before end_cycle (writes still buffered then are not counted), and the rank-state counters (`rank_active_cycles`,
+`all_bank_idle_cycles`, rank x memory clocks summed over ranks and channels) add up to end_cycle x ranks x channels;
+`hwmodels.dram.energy.counters_from_bench` turns them into DRAMSim3's energy.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class BenchResult:
     act_cmds: int
     ref_cmds: int
     wall_s: float
+    rank_active_cycles: int | None = None    # rank-clocks with a row open (see the module docstring)
+    all_bank_idle_cycles: int | None = None  # rank-clocks with every bank precharged (None: not counted)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +114,7 @@ def run_bench(dram: str | DramSpec, pattern: str = "seq_read", requests: int = 2
         else:
             for a, w in zip(a_list, w_list, strict=True):
                 system.submit(a, w, 0, 0)
-        system.run_until_idle()
+        system.run_until_idle(stop_at_idle=True)
     else:
         inflight, now = 0, 0
         for k in range(requests):
@@ -122,10 +128,13 @@ def run_bench(dram: str | DramSpec, pattern: str = "seq_read", requests: int = 2
             for j in range(bursts):
                 system.submit(base + j * rb, w_list[k], k, now)
             inflight += 1
-        system.run_until_idle()
+        system.run_until_idle(stop_at_idle=True)
+    # nothing completes after the idle point: end_cycle is known; run the model to it and no further
+    end_cycle = max(system.last_done_cycle(), 1)
+    if system.clk < end_cycle - 1:
+        system.advance(end_cycle - 1)
     wall = time.perf_counter() - t0
     tot = system.stats()["total"]
-    end_cycle = max(system.last_done_cycle(), 1)
     achieved = requests * stride_bytes / (end_cycle * spec.tCK_ns)
     n_rd = tot["reads_done"]
     lat = tot["read_latency_sum_cycles"] / n_rd * spec.tCK_ns if n_rd else None
@@ -136,4 +145,5 @@ def run_bench(dram: str | DramSpec, pattern: str = "seq_read", requests: int = 2
         address_mapping=spec.address_mapping, achieved_gbps=achieved, peak_gbps=spec.peak_gbps,
         efficiency=achieved / spec.peak_gbps, avg_read_latency_ns=lat,
         row_hit_rate=tot["row_hits"] / rw if rw else 0.0, end_cycle=end_cycle, read_cmds=tot["read_cmds"],
-        write_cmds=tot["write_cmds"], act_cmds=tot["activations"], ref_cmds=tot["refreshes"], wall_s=wall)
+        write_cmds=tot["write_cmds"], act_cmds=tot["activations"], ref_cmds=tot["refreshes"], wall_s=wall,
+        rank_active_cycles=tot["rank_active_cycles"], all_bank_idle_cycles=tot["all_bank_idle_cycles"])

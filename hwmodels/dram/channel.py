@@ -70,6 +70,11 @@ class ChannelController(BankCommands):
         self.n_reads_done = 0
         self.n_writes_done = 0
         self.last_busy_cycle = 0
+        # rank background states (DRAM energy): open banks per rank, the clock the count last went 0 -> 1, and the
+        # rank-clocks of closed open-intervals; sampled after each clock's commands, as DRAMSim3 does
+        self.rank_open_banks = [0] * self.ranks
+        self.rank_open_since = [0] * self.ranks
+        self.rank_active_closed = 0
         self.cmd_log: list[tuple[int, int, int]] | None = None  # (clk, bank, type) per command, when enabled
 
     # --- front end ---------------------------------------------------------------------------------------------
@@ -149,6 +154,12 @@ class ChannelController(BankCommands):
         if open_banks:
             return min(max(self.t_bank[PRE][b], self.t_rank[PRE][r]) for b in open_banks)
         return max(max(self.t_bank[REF][b], self.t_rank[REF][r]) for b in rng)
+    def rank_active_cycles(self, end_cycle: int) -> int:
+        """Rank-clocks 0..end_cycle-1 with at least one open row, summed over ranks (end_cycle > the last clock
+        at which a command issued)."""
+        return self.rank_active_closed + sum(end_cycle - since for n, since in
+                                             zip(self.rank_open_banks, self.rank_open_since, strict=True) if n)
+
     # --- issue -----------------------------------------------------------------------------------------------------
     def _issue(self, b: int, i: int, clk: int) -> int:
         """Issue the command entry i of bank b needs (i < 0: a refresh-side command -i-1). Returns its type."""
@@ -193,10 +204,16 @@ class ChannelController(BankCommands):
             self.open_row[b] = row
             self.hits[b] = 0
             self._record_act(r, clk)
+            if self.rank_open_banks[r] == 0:  # an ACT always opens a closed bank: the ACT's clock counts as active
+                self.rank_open_since[r] = clk
+            self.rank_open_banks[r] += 1
         elif typ == PRE:
             self.n_pre += 1
             self.open_row[b] = -1
             self.hits[b] = 0
+            self.rank_open_banks[r] -= 1  # a PRE always closes an open bank (a REF finds the rank all closed)
+            if self.rank_open_banks[r] == 0:  # the closing clock counts as precharged
+                self.rank_active_closed += clk - self.rank_open_since[r]
         else:  # REF: the whole rank
             self.n_ref += 1
             self.refresh_q.popleft()

@@ -27,7 +27,7 @@ __all__ = ["CompiledDramSystem", "compiled_available", "make_system"]
 
 DoneCallback = Callable[[object, int, int, bool], None]
 STAT_KEYS = ("read_cmds", "write_cmds", "activations", "precharges", "refreshes", "row_hits", "reads_done",
-             "writes_done", "read_latency_sum_cycles", "last_busy_cycle")
+             "writes_done", "read_latency_sum_cycles", "last_busy_cycle", "rank_active_cycles")
 _warned = False
 
 
@@ -116,8 +116,9 @@ class CompiledDramSystem:
     def busy(self) -> bool:
         return self._core.busy()
 
-    def run_until_idle(self, limit_cycle: int = INF) -> None:
-        self._core.run_until_idle(min(limit_cycle, INF))
+    def run_until_idle(self, limit_cycle: int = INF, stop_at_idle: bool = False) -> None:
+        """As `DramSystem.run_until_idle`."""
+        self._core.run_until_idle(min(limit_cycle, INF), stop_at_idle)
         if self.on_done is not None:
             self._deliver()
 
@@ -131,11 +132,12 @@ class CompiledDramSystem:
 
     def last_done_cycle(self) -> int:
         """The latest completion cycle so far (0 if none)."""
-        return max([s[-1] for s in self._core.channel_stats()])
+        return max([s[9] for s in self._core.channel_stats()])  # STAT_KEYS' last_busy_cycle
 
     def stats(self) -> dict:
         """As `DramSystem.stats`."""
         burst, rb = self.spec.burst_cycles, self.spec.request_bytes
+        span_ranks = (self._core.clk + 1) * self.spec.ranks
         per = {}
         for ch, row in enumerate(self._core.channel_stats()):
             c = dict(zip(STAT_KEYS, row, strict=True))
@@ -147,6 +149,8 @@ class CompiledDramSystem:
                 "bytes_written": c["write_cmds"] * rb, "data_bus_busy_cycles": rw * burst,
                 "reads_done": c["reads_done"], "writes_done": c["writes_done"],
                 "read_latency_sum_cycles": c["read_latency_sum_cycles"],
+                "rank_active_cycles": c["rank_active_cycles"],
+                "all_bank_idle_cycles": span_ranks - c["rank_active_cycles"],
             }
         total = {k: sum(p[k] for p in per.values()) for k in next(iter(per.values()))}
         return {"channels": per, "total": total}

@@ -11,8 +11,10 @@ is that times tCK_ns: `DramEnergy` holds physical pJ; `DramEnergy.dramsim3_units
 Counters a model must provide (`DramCounters`): read/write/act/ref(/refb) commands issued before `end_cycle`, and
 per-rank clocks summed over ranks and channels with at least one open row (`rank_active_cycles`), with every bank
 precharged (`all_bank_idle_cycles`) and in self-refresh (`sref_cycles`); the three add up to
-end_cycle x ranks x channels. When a model has no rank-state counters, `estimate_rank_cycles` (labelled estimate)
-or `RankStateProbe` (the pure-Python transaction model, exact) supplies them.
+end_cycle x ranks x channels. The transaction model counts them itself (Python and compiled paths alike: `run_bench`
+results carry them, `counters_from_bench` picks them up); for a model without rank-state counters,
+`estimate_rank_cycles` supplies an estimate, flagged `background_estimated`. `RankStateProbe` re-derives every counter
+from the pure-Python controller's commands, as an independent cross-check (tests/test_energy_dram.py).
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ def estimate_rank_cycles(spec: DramSpec, end_cycle: float, ref_cmds: float) -> t
 
 
 def counters_from_bench(result: Any, spec: DramSpec) -> DramCounters:
-    """DramCounters from a `BenchResult`: its own rank-state counters if it has them, else the estimate."""
+    """DramCounters from a `BenchResult`: its own rank-state counters (`rank_active_cycles`, `all_bank_idle_cycles`,
+    optional `sref_cycles`, `refb_cmds`) when it has them (not None), else the estimate (`background_estimated`)."""
     active = getattr(result, "rank_active_cycles", None)
     idle = getattr(result, "all_bank_idle_cycles", None)
     estimated = active is None or idle is None
@@ -158,17 +161,19 @@ def counters_from_bench(result: Any, spec: DramSpec) -> DramCounters:
     return DramCounters(end_cycle=result.end_cycle, read_cmds=result.read_cmds, write_cmds=result.write_cmds,
                         act_cmds=result.act_cmds, ref_cmds=result.ref_cmds, rank_active_cycles=active,
                         all_bank_idle_cycles=idle, sref_cycles=getattr(result, "sref_cycles", 0) or 0,
-                        background_estimated=estimated)
+                        refb_cmds=getattr(result, "refb_cmds", 0) or 0, background_estimated=estimated)
 
 
-# --- exact rank-state counting on the pure-Python transaction model, without changing it ----------------------------
+# --- an independent cross-check of the model's own counters, from outside the pure-Python controller --------------
 class RankStateProbe:
     """Records every command the pure-Python `ChannelController` issues and counts, per rank, the clocks with a row
     open, sampled after each clock's commands as DRAMSim3 does (an ACT's clock counts as active, the clock of the PRE
-    or REF that closes the rank's last open row as precharged).
+    or REF that closes the rank's last open row as precharged), from the banks' open rows after each command.
 
-    Use `with RankStateProbe.attach() as probe: run_bench(...)` then `probe.counters(spec, end_cycle)`. A compiled
-    DRAM core bypasses the Python controller: `probe.commands_seen` stays 0 and `counters` returns None.
+    The model counts all this itself (`run_bench` results); the probe is kept to check those counters by a different
+    route. Use `with RankStateProbe.attach() as probe: run_bench(..., compiled=False)` then
+    `probe.counters(spec, end_cycle)`. The compiled core bypasses the Python controller: `probe.commands_seen` stays 0
+    and `counters` returns None.
     """
 
     def __init__(self) -> None:
@@ -226,7 +231,8 @@ class RankStateProbe:
 
 
 def bench_energy(result: Any, spec: DramSpec, probe: RankStateProbe | None = None) -> DramEnergy:
-    """Energy of a `run_bench` result: probe counters when the probe saw the run, else `counters_from_bench`."""
+    """Energy of a `run_bench` result from its own counters (`counters_from_bench`), or from a probe's when one is
+    given and saw the run (they are equal: tests/test_energy_dram.py)."""
     counters = probe.counters(spec, result.end_cycle) if probe is not None else None
     return dram_energy(spec, counters if counters is not None else counters_from_bench(result, spec))
 

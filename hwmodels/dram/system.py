@@ -90,8 +90,9 @@ class DramSystem:
         self._adm_count = count
         self.admit_due = c + 1 if inbox and count >= width else INF
 
-    def advance(self, to_cycle: int) -> None:
-        """Process every cycle up to and including `to_cycle` at which something can happen."""
+    def advance(self, to_cycle: int, stop_at_idle: bool = False) -> None:
+        """Process every cycle up to and including `to_cycle` at which something can happen; with stop_at_idle,
+        stop after the first processed cycle that leaves the system idle (`busy()` False), `clk` being that cycle."""
         chans, inbox = self.channels, self.inbox
         single = chans[0] if len(chans) == 1 else None
         while True:
@@ -115,16 +116,20 @@ class DramSystem:
                     self.admit_due = INF  # the head still waits: what `_admit` would find, without the call
                 else:
                     self._admit(c)
+            if stop_at_idle and not inbox and not any([ch.pending_rd for ch in chans]):  # `busy()`, inlined
+                return
         if to_cycle > self.clk and to_cycle < INF:
             self.clk = to_cycle
 
-    def run_until_idle(self, limit_cycle: int = INF) -> None:
-        """Advance until every submitted transaction has completed (or limit_cycle)."""
+    def run_until_idle(self, limit_cycle: int = INF, stop_at_idle: bool = False) -> None:
+        """Advance until every submitted transaction has completed (or limit_cycle). It advances in chunks, so
+        cycles after the idle point may be processed too; stop_at_idle stops at the cycle the system turns idle
+        (what `run_bench` needs to count commands and rank states only up to the run's end)."""
         while self.busy():
             c = self.next_cycle()
             if c > limit_cycle:
                 break
-            self.advance(min(c + 1024, limit_cycle))  # in chunks: `busy()` is not free
+            self.advance(min(c + 1024, limit_cycle), stop_at_idle)  # in chunks: `busy()` is not free
 
     def log_commands(self) -> None:
         """Record every command issued from now on (for `command_log`)."""
@@ -143,8 +148,11 @@ class DramSystem:
         return max(ch.last_busy_cycle for ch in self.channels)
 
     def stats(self) -> dict:
-        """Nested statistics per channel and totals (commands, row hits, bytes, busy cycles)."""
+        """Nested statistics per channel and totals (commands, row hits, bytes, busy cycles, and the rank-clocks
+        with a row open / every bank precharged over the clocks processed so far, 0..clk)."""
         per = {}
+        span = self.clk + 1
+        ranks = self.spec.ranks
         burst = self.spec.burst_cycles
         rb = self.spec.request_bytes
         for ch in self.channels:
@@ -156,6 +164,8 @@ class DramSystem:
                 "data_bus_busy_cycles": (ch.n_read_cmds + ch.n_write_cmds) * burst,
                 "reads_done": ch.n_reads_done, "writes_done": ch.n_writes_done,
                 "read_latency_sum_cycles": ch.read_latency_sum,
+                "rank_active_cycles": ch.rank_active_cycles(span),
             }
+            per[ch.channel]["all_bank_idle_cycles"] = span * ranks - per[ch.channel]["rank_active_cycles"]
         total = {k: sum(p[k] for p in per.values()) for k in next(iter(per.values()))}
         return {"channels": per, "total": total}
