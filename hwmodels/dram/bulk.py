@@ -25,19 +25,20 @@ channel's controller serves them from the same queues); timing the work is per c
                 the buffer plus a command queue per bank among the latest writes held, the rest spread evenly
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
                 bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`); one
-                still running when the transfer starts is not charged (see README, DRAM: refresh alignment)
+                still running when the transfer starts is not charged (see README, DRAM: refresh alignment);
+                computed in bounded work per transfer by `hwmodels.dram.refresh`
 
 The channel takes the largest of these bounds; the transfer ends when its slowest channel does.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hwmodels.dram.queues import QueueTiming, replay_queues
+from hwmodels.dram.refresh import RankRuns, with_refresh
 from hwmodels.dram.spec import DramSpec, address_map, get_dram
 
 WRITE_HOLD_MAX = 8  # DRAMSim3 starts draining a non-full write buffer only when it holds more than this many writes
@@ -49,7 +50,7 @@ class BulkResult:
     ns: float                                   # completion time from the start: read data back / writes accepted
     bytes_per_channel: list[int]                # burst bytes moved per channel
     row_activations: int
-    events: int                                 # row visits, bursts replayed and refreshes (the model's work)
+    events: int                                 # row visits, bursts replayed and refresh steps (the model's work)
     bound: str = ""                             # which mechanism set the slowest channel's time
     per_channel_ns: list[float] = field(default_factory=list)
     drain_ns: float = 0.0                       # when every burst has gone to the DRAM (reads: = ns)
@@ -70,7 +71,8 @@ class ChannelWork:
     last_row: np.ndarray
     acts_rank: np.ndarray     # [channels, ranks] activations
     unissued: np.ndarray      # [channels] writes still queued (buffer + command queues) when the last is accepted
-    ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
+    ranks: RankRuns           # rank of each burst in issue order, run-length encoded (refresh share; empty with
+                              # one rank)
     visits: int               # row visits accounted, plus bursts replayed (the model's work)
     replayed: np.ndarray      # [channels] clock the channel's part ends (last data / last write accepted) as
                               # replayed from an idle device (NaN: not replayed, or the work of several transfers)
@@ -85,7 +87,7 @@ class ChannelWork:
                            np.where(theirs, other.reopen_cycles, self.reopen_cycles),
                            np.where(mine, self.first_row, other.first_row),
                            np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
-                           np.maximum(self.unissued, other.unissued), np.concatenate((self.ranks, other.ranks)),
+                           np.maximum(self.unissued, other.unissued), self.ranks + other.ranks,
                            self.visits + other.visits, *self._not_replayed())
 
     def _not_replayed(self) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +111,7 @@ class ChannelWork:
         return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
-                           self.unissued, np.tile(self.ranks, k), self.visits * k, *self._not_replayed())
+                           self.unissued, self.ranks.repeated(k), self.visits * k, *self._not_replayed())
 
 
 class DeviceState:
@@ -322,7 +324,7 @@ class BulkDram:
                     k = k_next
                 tail[c] = tq + cq * k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
-                           last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
+                           last_row.reshape(nch, nb), acts_rank, tail, RankRuns.of(rank) if s.ranks > 1 else RankRuns(),
                            len(visit_len) + replay_steps, replayed, tail_replay)
 
     # --- timing -------------------------------------------------------------------------------------------------
@@ -386,41 +388,11 @@ class BulkDram:
         front = total_bursts / width if width else 0.0
         if front > slowest:
             slowest, bound = front + s.read_delay, "front end"
-        total, refreshes = self._with_refresh(slowest, work.ranks, start_ns)
+        total, refreshes = with_refresh(s, slowest, work.ranks, start_ns)
         drain_max = float(drain.max())
-        drained = total if drain_max <= slowest else self._with_refresh(drain_max, work.ranks, start_ns)[0]
+        drained = total if drain_max <= slowest else with_refresh(s, drain_max, work.ranks, start_ns)[0]
         tck = s.tCK_ns
         return BulkResult(ns=total * tck, bytes_per_channel=(n_ch * s.request_bytes).tolist(),
                           row_activations=int(acts.sum()), events=work.visits + refreshes, bound=bound,
                           per_channel_ns=(cycles * tck).tolist(), drain_ns=drained * tck,
                           last_command_ns=(np.where(n_ch > 0, body, -np.inf) * tck).tolist())
-
-    def _with_refresh(self, cycles: float, rank: np.ndarray, start_ns: float) -> tuple[float, int]:
-        """Add the refreshes that fall inside the transfer. A refresh blocks its rank for tRP + tRFC; it delays the
-        transfer by that times the share of the bursts in flight at that moment (the controllers' queues around
-        the burst position reached by then, assuming a steady rate) that are on the refreshed rank."""
-        s = self.spec
-        if s.refresh_policy == "NONE":
-            return cycles, 0
-        simultaneous = s.refresh_policy == "RANK_LEVEL_SIMULTANEOUS"
-        interval = s.tREFI if simultaneous else max(s.tREFI // s.ranks, 1)
-        n = len(rank)
-        half_window = (s.trans_queue_size + s.cmd_queue_size) * s.channels
-        start = start_ns / s.tCK_ns
-        k = math.floor(start / interval) + 1
-        end, count = start + cycles, 0
-        while k * interval < end:
-            pos = int((k * interval - start) / (end - start) * n)
-            in_flight = rank[max(pos - half_window, 0):min(pos + half_window + 1, n)]
-            if s.ranks == 1:
-                share = 1.0  # every burst is on the one rank
-            elif len(in_flight) == 0:
-                share = 0.0
-            elif simultaneous:
-                share = max(np.count_nonzero(in_flight == r) for r in range(s.ranks)) / len(in_flight)
-            else:
-                share = np.count_nonzero(in_flight == (k - 1) % s.ranks) / len(in_flight)
-            end += (s.tRP + s.tRFC) * share
-            k += 1
-            count += 1
-        return end - start, count
