@@ -2,8 +2,8 @@
 
 `reference_with_refresh` is the per-interval refresh loop `BulkDram._with_refresh` ran until the closed form of
 `hwmodels.dram.refresh` replaced it (one Python iteration and a numpy window count per refresh interval), copied
-verbatim apart from taking the spec and an expanded rank array. `patched_reference()` makes `BulkDram.time` use it,
-so whole engine runs can be compared with the code path as it was.
+verbatim apart from taking the spec and an expanded rank array. `patched_reference()` makes `BulkDram.time` (both
+its numpy and its scalar path) use it, so whole engine runs can be compared with the code path as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 import hwmodels.dram.bulk as bulk_module
+import hwmodels.dram.bulk_scalar as bulk_scalar_module
 
 
 def reference_with_refresh(s, cycles: float, rank: np.ndarray, start_ns: float) -> tuple[float, int]:
@@ -54,9 +55,12 @@ def _reference(spec, cycles, runs, start_ns, exact=None):
 @contextlib.contextmanager
 def patched_reference():
     """Within the block, the bulk model charges refreshes with the per-interval reference loop."""
-    saved = bulk_module.with_refresh
-    bulk_module.with_refresh = _reference
+    modules = (bulk_module, bulk_scalar_module)
+    saved = [m.with_refresh for m in modules]
+    for m in modules:
+        m.with_refresh = _reference
     try:
         yield
     finally:
-        bulk_module.with_refresh = saved
+        for m, f in zip(modules, saved, strict=True):
+            m.with_refresh = f

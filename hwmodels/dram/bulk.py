@@ -174,6 +174,7 @@ class DeviceState:
         self.last_write = is_write
 
 
+SCALAR_MAX_CHANNELS = 2  # up to this many channels `time` runs channel by channel in Python (hwmodels.dram.bulk_scalar)
 REPLAY_QUEUE_FULLS = 8  # a long write's tail: its last 8 controller-fulls (queue + command queues) per channel
 
 
@@ -314,15 +315,21 @@ class BulkDram:
         if is_write and not self.replay:
             # the write buffer plus a command queue per bank among the latest writes
             tq, cq = s.trans_queue_size, s.cmd_queue_size
-            for c in np.flatnonzero(n_ch > tq):
-                banks_c = key_bank[starts[c]:ends[c]]
-                k = 1
-                for _ in range(4):  # fixed point: the banks among the queued writes each hold a command queue
-                    k_next = len(np.unique(banks_c[-(tq + cq * k):]))
-                    if k_next == k:
-                        break
-                    k = k_next
-                tail[c] = tq + cq * k
+            # distinct banks among a channel's last x writes = the banks whose last write lies among them
+            is_last = np.zeros(n, dtype=bool)
+            last_of_key = np.ones(n, dtype=bool)
+            last_of_key[:-1] = kb[1:] != kb[:-1]
+            is_last[by_bank[last_of_key]] = True
+            marks = np.concatenate(([0], np.cumsum(is_last)))
+            busy = np.flatnonzero(n_ch > tq)
+            k = np.ones(len(busy), dtype=np.int64)
+            active = np.ones(len(busy), dtype=bool)
+            for _ in range(4):  # fixed point: the banks among the queued writes each hold a command queue
+                first = np.maximum(ends[busy] - (tq + cq * k), starts[busy])
+                k_next = marks[ends[busy]] - marks[first]
+                active &= k_next != k
+                k = np.where(active, k_next, k)
+            tail[busy] = tq + cq * k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
                            last_row.reshape(nch, nb), acts_rank, tail, RankRuns.of(rank) if s.ranks > 1 else RankRuns(),
                            len(visit_len) + replay_steps, replayed, tail_replay)
@@ -332,6 +339,15 @@ class BulkDram:
              after: DeviceState | None = None) -> BulkResult:
         """Completion time of the work starting at `start_ns` (which sets the refresh phase), on an idle device with
         every bank closed, or (`after`) on the state the previous transfers left behind."""
+        if self.spec.channels <= SCALAR_MAX_CHANNELS:
+            from hwmodels.dram.bulk_scalar import time_scalar
+
+            return time_scalar(self, work, is_write, start_ns, after)
+        return self._time_vector(work, is_write, start_ns, after)
+
+    def _time_vector(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,
+                     after: DeviceState | None = None) -> BulkResult:
+        """`time`, all channels at once in numpy."""
         s = self.spec
         n_ch = work.bursts
         acts = work.acts_rank.sum(axis=1)
