@@ -42,6 +42,7 @@ class SimResult:
     wall_s: float
     ops: pd.DataFrame = field(repr=False)
     intervals: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict, repr=False)
+    dram_events: int = 0   # the DRAM model's share of `events` (bulk: row visits and refresh steps it computed)
 
     @property
     def compute_busy(self) -> float:
