@@ -239,7 +239,16 @@ class BulkDram:
     def _decode(self, bursts: np.ndarray) -> tuple[np.ndarray, ...]:
         x = bursts >> self.amap.shift_bits
         st, cn = self.amap.stride, self.amap.count
-        return tuple((x // st[f]) % cn[f] for f in ("ch", "ra", "bg", "ba", "ro"))
+        out = []
+        for f in ("ch", "ra", "bg", "ba", "ro"):
+            stride, count = st[f], cn[f]
+            if count == 1:
+                out.append(np.zeros_like(x))
+            elif stride & (stride - 1) == 0 and count & (count - 1) == 0:  # powers of two: shifts and masks
+                out.append((x >> (stride.bit_length() - 1)) & (count - 1))
+            else:
+                out.append((x // stride) % count)
+        return tuple(out)
 
     def _channel_work(self, ch: np.ndarray, rank: np.ndarray, bg: np.ndarray, bank: np.ndarray, row: np.ndarray,
                       is_write: bool) -> ChannelWork:
@@ -261,7 +270,7 @@ class BulkDram:
         hi = np.minimum(idx + w + 1, ends[chs])
         group = (rank * s.bankgroups + bg)[order]
         groups = np.zeros(n, dtype=np.int64)
-        for gid in np.unique(group):
+        for gid in np.flatnonzero(np.bincount(group)):
             present = np.concatenate(([0], np.cumsum(group == gid)))
             groups += (present[hi] - present[lo]) > 0
         t_col = np.bincount(chs, weights=np.maximum(t_s, t_l / groups), minlength=nch)
