@@ -255,3 +255,20 @@ def test_scalar_time_equals_the_numpy_time() -> None:
                         states[0].record(work, is_write, now, vec)
                         states[1].record(work, is_write, now, sca)
                     now += vec.ns
+
+
+@pytest.mark.parametrize("dram", ["hbm3-h100", "hbm2", "hbm3"])
+@pytest.mark.parametrize("mapping", [None, "rochrababgco", "chrorabgbaco"])
+def test_channel_part_decode_equals_the_full_decode(dram: str, mapping: str | None) -> None:
+    """Without replay, a contiguous transfer on one rank decodes one channel per distinct part of the interleave
+    (`_work_by_channel_part`); every per-channel total must equal decoding every burst."""
+    spec = get_dram(dram) if mapping is None else get_dram(dram).with_overrides(address_mapping=mapping)
+    bulk, rng = BulkDram(spec, replay=False), np.random.default_rng(2)
+    for _ in range(40):
+        addr, nbytes, is_write = int(rng.integers(0, 1 << 31)), int(2 ** rng.uniform(0, 23)), bool(rng.integers(2))
+        part = bulk.work(addr, nbytes, is_write)
+        full = bulk._channel_work(*bulk._decode(bulk._bursts(addr, nbytes, None)), is_write)
+        for name in ("bursts", "col_cycles", "bank_cycles", "reopen_cycles", "first_row", "last_row", "acts_rank",
+                     "unissued"):
+            assert np.array_equal(getattr(part, name), getattr(full, name)), (addr, nbytes, is_write, name)
+        assert part.visits == full.visits

@@ -216,7 +216,55 @@ class BulkDram:
     # --- work ---------------------------------------------------------------------------------------------------
     def work(self, addr: int, nbytes: int, is_write: bool, stride_bytes: int | None = None) -> ChannelWork:
         """The per-channel work of one transfer (see `transfer`)."""
+        if stride_bytes is None and not self.replay and self.spec.ranks == 1 and self.spec.channels > 2:
+            return self._work_by_channel_part(addr, nbytes, is_write)
         return self._channel_work(*self._decode(self._bursts(addr, nbytes, stride_bytes)), is_write)
+
+    def _work_by_channel_part(self, addr: int, nbytes: int, is_write: bool) -> ChannelWork:
+        """`work` of a contiguous transfer without replay on one rank, decoding one channel per distinct part.
+
+        The address fields form a mixed radix, so channel c's bursts are x = (L // S) S C + c S + L % S over a range
+        of local indices L (S bursts per channel stride, C channels) and every other field depends on L alone:
+        channels covering the same L range do the same work (a transfer has at most three such ranges)."""
+        s = self.spec
+        first_burst = self._bursts(addr, 1, None)[0]  # validates addr and nbytes
+        if nbytes <= 0:
+            raise ValueError(f"DRAM transfer needs addr >= 0 and nbytes > 0, got addr={addr}, nbytes={nbytes}")
+        shift, rb = self.amap.shift_bits, s.request_bytes
+        x0 = int(first_burst) >> shift
+        x1 = x0 + (addr + nbytes - int(first_burst) + rb - 1) // rb  # one past the last burst
+        stride, nch = self.amap.stride["ch"], s.channels
+        block = stride * nch
+        c = np.arange(nch)
+        q0, r0 = divmod(x0, block)
+        c0, lo0 = divmod(r0, stride)
+        q1, r1 = divmod(x1 - 1, block)
+        c1, lo1 = divmod(r1, stride)
+        l_first = np.where(c < c0, (q0 + 1) * stride, np.where(c == c0, q0 * stride + lo0, q0 * stride))
+        l_last = np.where(c < c1, q1 * stride + stride - 1, np.where(c == c1, q1 * stride + lo1, q1 * stride - 1))
+        nb = s.ranks * s.banks
+        bursts, col = np.zeros(nch, dtype=np.int64), np.zeros(nch)
+        bank_cycles, reopen = np.zeros((nch, nb)), np.zeros((nch, nb))
+        first_row, last_row = np.full((nch, nb), -1, dtype=np.int64), np.full((nch, nb), -1, dtype=np.int64)
+        acts = np.zeros((nch, s.ranks), dtype=np.int64)
+        unissued = np.full(nch, s.trans_queue_size)
+        visits = 0
+        parts: dict[tuple[int, int], list[int]] = {}
+        for ch, (lf, ll) in enumerate(zip(l_first.tolist(), l_last.tolist(), strict=True)):
+            if ll >= lf:
+                parts.setdefault((lf, ll), []).append(ch)
+        for (lf, ll), chans in parts.items():
+            local = np.arange(lf, ll + 1, dtype=np.int64)
+            x = (local // stride) * block + chans[0] * stride + local % stride
+            _, rank, bg, bank, row = self._decode(x << shift)
+            w = self._channel_work(np.zeros(len(x), dtype=np.int64), rank, bg, bank, row, is_write)
+            bursts[chans], col[chans] = w.bursts[0], w.col_cycles[0]
+            bank_cycles[chans], reopen[chans] = w.bank_cycles[0], w.reopen_cycles[0]
+            first_row[chans], last_row[chans] = w.first_row[0], w.last_row[0]
+            acts[chans], unissued[chans] = w.acts_rank[0], w.unissued[0]
+            visits += w.visits * len(chans)
+        return ChannelWork(bursts, col, bank_cycles, reopen, first_row, last_row, acts, unissued, RankRuns(), visits,
+                           np.full(nch, np.nan), np.full((nch, 2), np.nan))
 
     def _bursts(self, addr: int, nbytes: int, stride_bytes: int | None) -> np.ndarray:
         """Burst addresses of a transfer, in the order they are offered."""
