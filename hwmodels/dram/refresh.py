@@ -11,8 +11,8 @@ rank. How that is computed:
   they are a few runs repeated, not one entry per burst); the rest follows the phase of the refreshes in the rank
   pattern as a flow (`_flow`), epoch by epoch (at most about `MAX_EPOCHS`): each refresh's share lengthens the
   running end, which pulls the next refresh's position back, so the refreshes either sweep the pattern or lock
-  onto it at the share that keeps them in step. Within 0.5 % of the loop on sequential and strided transfers and
-  batches (tests/test_dram_refresh.py states the measured bound).
+  onto it at the share that keeps them in step (docs/engine.md). Transfers of up to EXACT_REFRESHES refreshes are
+  exact; longer ones within 1 % of the loop, 99 % of them within 0.6 % (tests/test_dram_refresh.py).
 """
 
 from __future__ import annotations
