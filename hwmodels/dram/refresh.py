@@ -34,13 +34,22 @@ class RunPattern:
     """Runs of ranks (ranks[i] repeated lengths[i] times), with the prefix counts the lookups need, computed once
     per pattern (the engine's memoised transfers share their patterns)."""
 
-    __slots__ = ("ranks", "lengths", "_info", "_shares")
+    __slots__ = ("ranks", "lengths", "_info", "_shares", "_period")
 
     def __init__(self, ranks: np.ndarray, lengths: np.ndarray) -> None:
         self.ranks = ranks
         self.lengths = lengths
         self._info: dict[int, tuple] = {}
         self._shares: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
+        self._period: int | None = None
+
+    @property
+    def shortest_period(self) -> int:
+        """Bursts after which the pattern, repeated, repeats itself (a repeated 256 KB chunk of four 512-burst runs
+        alternating ranks: 1024)."""
+        if self._period is None:
+            self._period = _shortest_period(self.expand())
+        return self._period
 
     def window_shares(self, nranks: int, half_window: int) -> tuple[float, np.ndarray]:
         """(shortest period P of the pattern repeated, [rank, FLOW_GRID] share of each rank in the window around
@@ -48,8 +57,7 @@ class RunPattern:
         key = (nranks, half_window)
         hit = self._shares.get(key)
         if hit is None:
-            pattern = self.expand()
-            period = _shortest_period(pattern)
+            period = self.shortest_period
             phases = np.arange(0.0, period, max(1.0, period / FLOW_GRID)).astype(np.int64)
             ends, starts, mine, per_rank = self.info(nranks)[4]
             total = int(ends[-1])
@@ -193,7 +201,7 @@ class RankCounter:
         i = max(bisect_right(self.seg_start, x) - 1, 0)
         period, reps, ends, r, _ = self.seg[i]
         if reps > 1:
-            return self.patterns[i].window_shares(self.ranks, 0)[0]
+            return float(self.patterns[i].shortest_period)
         if len(ends) < 2 * self.ranks + 2:
             return float(period)
         return self.ranks * (ends[-2] - ends[0]) / (len(ends) - 2)
