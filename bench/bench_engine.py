@@ -1,14 +1,35 @@
-"""Benchmark of the SimPy engine: wall time and events per second of one training step at `tile` fidelity, and how
-wall time grows with layers, batch and sequence length (it should follow ops x simulated steps, not cycles)."""
+"""Benchmark of the SimPy engine at `tile` fidelity: whole-process CPU seconds of one training step
+(`dsqsim simulate --fidelity tile`) against the targets of issue 11, and how the work grows with layers, batch,
+sequence length and DRAM bandwidth (it should follow ops x simulated steps, not simulated cycles)."""
 
 from __future__ import annotations
 
+import json
+import resource
+import subprocess
+import sys
 import time
+
+# whole-process CPU seconds of one step, on every machine preset (issue 11, goal 1)
+TARGETS_CPU_S = {"transformer-iwslt": 2.5, "gpt2-small": 4.0, "llama-7b": 15.0}
+MACHINES = ("edge-npu", "cloud-npu", "h100-sxm")
+
+
+def _cli_step(workload: str, machine: str) -> dict:
+    """One `dsqsim simulate` in a child process: its CPU seconds (user + system) and its JSON result."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([sys.executable, "-m", "sim.cli", "simulate", "--workload", workload, "--hw", machine,
+                          "--policy", "bf16", "--fidelity", "tile", "--json"], capture_output=True, text=True,
+                         check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cpu_s": cpu_s, **json.loads(out.stdout)}
 
 
 def _one(workload: str, machine, config, batch: int | None = None, seq_len: int | None = None,
-         layers: int | None = None, max_steps: int | None = None) -> dict:
-    from sim.engine import EngineOptions, simulate
+         layers: int | None = None, dram_bw_scale: float | None = None) -> dict:
+    """One step in this process: CPU seconds of the simulation (planning included, trace building not)."""
+    from sim.engine import simulate
     from workloads import build_trace, get_spec
 
     spec = get_spec(workload)
@@ -17,68 +38,60 @@ def _one(workload: str, machine, config, batch: int | None = None, seq_len: int 
 
         spec = dataclasses.replace(spec, n_layers=spec.n_layers * layers,
                                    n_decoder_layers=spec.n_decoder_layers * layers)
-    t0 = time.perf_counter()
     trace = build_trace(spec, batch=batch, seq_len=seq_len)
-    build_s = time.perf_counter() - t0
-    options = EngineOptions(max_steps=max_steps) if max_steps else EngineOptions()
-    r = simulate(trace, machine, config, fidelity="tile", options=options, cache=None)
-    steps = int(r.ops["steps"].sum())
-    return {"ops": len(trace.ops), "steps": steps, "cycles": r.cycles, "sim_ms": r.time_s * 1e3,
-            "events": r.events, "wall_s": r.wall_s, "build_s": build_s}
-
-
-def _best(repeats: int, *args, **kw) -> dict:
-    """The fastest of `repeats` runs: the machine is shared, so the minimum is the least disturbed."""
-    return min((_one(*args, **kw) for _ in range(repeats)), key=lambda r: r["wall_s"])
+    if dram_bw_scale is not None:
+        machine = machine.with_overrides(dram_bw_scale=dram_bw_scale)
+    t0 = time.process_time()
+    r = simulate(trace, machine, config, fidelity="tile", cache=None)
+    cpu_s = time.process_time() - t0
+    return {"ops": len(trace.ops), "steps": int(r.ops["steps"].sum()), "cycles": r.cycles, "events": r.events,
+            "dram_events": r.dram_events, "cpu_s": cpu_s}
 
 
 def run(quick: bool = False) -> str:
     from hwmodels.machine import get_machine
     from sim.precision import PrecisionConfig
 
-    config = PrecisionConfig.uniform("bf16")
-    repeats = 1 if quick else 2
-    machines = ["edge-npu"] if quick else ["edge-npu", "cloud-npu", "h100-sxm"]
-    presets = ["tiny-lm", "transformer-iwslt"] + ([] if quick else ["gpt2-small"])
-    rows = [(w, m, _best(repeats, w, get_machine(m), config)) for m in machines for w in presets]
-    base_w, base_m = ("tiny-lm" if quick else "transformer-iwslt"), "edge-npu"
-    machine = get_machine(base_m)
-    scaling = [(label, _best(repeats, base_w, machine, config, **kw)) for label, kw in [
-        ("base", {}), ("2x batch", {"batch": 2 * _batch(base_w)}), ("2x seq_len", {"seq_len": 2 * _seq(base_w)}),
-        ("2x layers", {"layers": 2})]]
+    machines = ("edge-npu",) if quick else MACHINES
+    workloads = ("tiny-lm", "transformer-iwslt") if quick else ("tiny-lm", *TARGETS_CPU_S)
     out = ["## Engine (SimPy replay, tile fidelity)", "",
-           "One training step, uniform bf16. `steps` is the number of simulated pipeline steps (at most "
-           "`EngineOptions.max_steps` = 8 per op: an op with more tiles has consecutive tiles merged into 8 steps of "
-           "summed bytes and cycles), `events` "
-           "the SimPy events scheduled plus the DRAM-model events. Wall time (fastest of "
-           f"{repeats} run{'s' if repeats > 1 else ''} on a shared machine) includes planning (tiling) but not trace "
-           "building. Targets: transformer-iwslt < 5 s, gpt2-small < 30 s.", "",
-           "| workload | machine | ops | steps | simulated ms | events | wall s | events/s |",
-           "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for w, m, r in rows:
-        out.append(f"| {w} | {m} | {r['ops']} | {r['steps']} | {r['sim_ms']:.4g} | {r['events']} | "
-                   f"{r['wall_s']:.2f} | {r['events'] / r['wall_s']:.3g} |")
+           "One training step, uniform bf16: `dsqsim simulate --workload W --hw H --policy bf16 --fidelity tile` in a "
+           "child process, its whole-process CPU seconds (user + system: imports, trace building, planning, "
+           "simulation). Targets (issue 11): transformer-iwslt <= 2.5 CPU-s, gpt2-small <= 4, llama-7b <= 15, on "
+           "every machine. `events` = SimPy events plus the DRAM model's work (`dram events`: row visits decoded and "
+           "refresh steps).", "",
+           "| workload | machine | simulated ms | events | dram events | CPU s | target | met |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
+    for w in workloads:
+        for m in machines:
+            r = _cli_step(w, m)
+            target = TARGETS_CPU_S.get(w)
+            met = "" if target is None else ("yes" if r["cpu_s"] <= target else "**no**")
+            dram_events = r["configs"][0].get("dram_events", "") if r.get("configs") else ""
+            out.append(f"| {w} | {m} | {r['time_s'] * 1e3:.4g} | {r['events']} | {dram_events} | "
+                       f"{r['cpu_s']:.2f} | {target or ''} | {met} |")
+    base_w, base_m = ("tiny-lm" if quick else "transformer-iwslt"), "edge-npu"
+    machine, config = get_machine(base_m), PrecisionConfig.uniform("bf16")
+    cases = [("base", {}), ("2x batch", {"batch": 2 * _spec(base_w).default_batch}),
+             ("2x seq_len", {"seq_len": 2 * _spec(base_w).default_seq_len}), ("2x layers", {"layers": 2}),
+             ("DRAM bandwidth / 100", {"dram_bw_scale": 0.01})]
+    scaling = [(label, _one(base_w, machine, config, **kw)) for label, kw in cases]
     base = scaling[0][1]
-    out += ["", f"Scaling of {base_w} on {base_m}: ratios to the base case.", "",
-            "| case | ops | steps | simulated cycles | wall s | cycles ratio | steps ratio | wall ratio |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out += ["", f"Scaling of {base_w} on {base_m} (CPU seconds of the simulation in one process; ratios to the "
+            "base case): wall time should follow steps, not simulated cycles.", "",
+            "| case | ops | steps | simulated cycles | dram events | CPU s | cycles ratio | steps ratio | CPU ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, r in scaling:
-        out.append(f"| {label} | {r['ops']} | {r['steps']} | {r['cycles']:.4g} | {r['wall_s']:.2f} | "
-                   f"{r['cycles'] / base['cycles']:.2f} | {r['steps'] / base['steps']:.2f} | "
-                   f"{r['wall_s'] / base['wall_s']:.2f} |")
+        out.append(f"| {label} | {r['ops']} | {r['steps']} | {r['cycles']:.4g} | {r['dram_events']} | "
+                   f"{r['cpu_s']:.2f} | {r['cycles'] / base['cycles']:.2f} | {r['steps'] / base['steps']:.2f} | "
+                   f"{r['cpu_s'] / base['cpu_s']:.2f} |")
     return "\n".join(out) + "\n"
 
 
-def _batch(w: str) -> int:
+def _spec(w: str):
     from workloads import get_spec
 
-    return get_spec(w).default_batch
-
-
-def _seq(w: str) -> int:
-    from workloads import get_spec
-
-    return get_spec(w).default_seq_len
+    return get_spec(w)
 
 
 if __name__ == "__main__":

@@ -25,19 +25,20 @@ channel's controller serves them from the same queues); timing the work is per c
                 the buffer plus a command queue per bank among the latest writes held, the rest spread evenly
   refresh       each refresh falling inside the transfer delays it by (tRP + tRFC) x the share of the transfer's
                 bursts on the refreshed rank (staggered per rank every tREFI / ranks, phase from `start_ns`); one
-                still running when the transfer starts is not charged (see README, DRAM: refresh alignment)
+                still running when the transfer starts is not charged (see README, DRAM: refresh alignment);
+                computed in bounded work per transfer by `hwmodels.dram.refresh`
 
 The channel takes the largest of these bounds; the transfer ends when its slowest channel does.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hwmodels.dram.queues import QueueTiming, replay_queues
+from hwmodels.dram.refresh import RankRuns, with_refresh
 from hwmodels.dram.spec import DramSpec, address_map, get_dram
 
 WRITE_HOLD_MAX = 8  # DRAMSim3 starts draining a non-full write buffer only when it holds more than this many writes
@@ -49,7 +50,7 @@ class BulkResult:
     ns: float                                   # completion time from the start: read data back / writes accepted
     bytes_per_channel: list[int]                # burst bytes moved per channel
     row_activations: int
-    events: int                                 # row visits, bursts replayed and refreshes (the model's work)
+    events: int                                 # row visits, bursts replayed and refresh steps (the model's work)
     bound: str = ""                             # which mechanism set the slowest channel's time
     per_channel_ns: list[float] = field(default_factory=list)
     drain_ns: float = 0.0                       # when every burst has gone to the DRAM (reads: = ns)
@@ -70,7 +71,8 @@ class ChannelWork:
     last_row: np.ndarray
     acts_rank: np.ndarray     # [channels, ranks] activations
     unissued: np.ndarray      # [channels] writes still queued (buffer + command queues) when the last is accepted
-    ranks: np.ndarray         # rank of each burst in issue order (refresh share; empty with one rank)
+    ranks: RankRuns           # rank of each burst in issue order, run-length encoded (refresh share; empty with
+                              # one rank)
     visits: int               # row visits accounted, plus bursts replayed (the model's work)
     replayed: np.ndarray      # [channels] clock the channel's part ends (last data / last write accepted) as
                               # replayed from an idle device (NaN: not replayed, or the work of several transfers)
@@ -85,7 +87,7 @@ class ChannelWork:
                            np.where(theirs, other.reopen_cycles, self.reopen_cycles),
                            np.where(mine, self.first_row, other.first_row),
                            np.where(theirs, other.last_row, self.last_row), self.acts_rank + other.acts_rank,
-                           np.maximum(self.unissued, other.unissued), np.concatenate((self.ranks, other.ranks)),
+                           np.maximum(self.unissued, other.unissued), self.ranks + other.ranks,
                            self.visits + other.visits, *self._not_replayed())
 
     def _not_replayed(self) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +111,7 @@ class ChannelWork:
         return ChannelWork(self.bursts * k, self.col_cycles * k, self.bank_cycles * k + self.reopen_cycles * (k - 1),
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
-                           self.unissued, np.tile(self.ranks, k), self.visits * k, *self._not_replayed())
+                           self.unissued, self.ranks.repeated(k), self.visits * k, *self._not_replayed())
 
 
 class DeviceState:
@@ -172,6 +174,7 @@ class DeviceState:
         self.last_write = is_write
 
 
+SCALAR_MAX_CHANNELS = 2  # up to this many channels `time` runs channel by channel in Python (hwmodels.dram.bulk_scalar)
 REPLAY_QUEUE_FULLS = 8  # a long write's tail: its last 8 controller-fulls (queue + command queues) per channel
 
 
@@ -213,7 +216,55 @@ class BulkDram:
     # --- work ---------------------------------------------------------------------------------------------------
     def work(self, addr: int, nbytes: int, is_write: bool, stride_bytes: int | None = None) -> ChannelWork:
         """The per-channel work of one transfer (see `transfer`)."""
+        if stride_bytes is None and not self.replay and self.spec.ranks == 1 and self.spec.channels > 2:
+            return self._work_by_channel_part(addr, nbytes, is_write)
         return self._channel_work(*self._decode(self._bursts(addr, nbytes, stride_bytes)), is_write)
+
+    def _work_by_channel_part(self, addr: int, nbytes: int, is_write: bool) -> ChannelWork:
+        """`work` of a contiguous transfer without replay on one rank, decoding one channel per distinct part.
+
+        The address fields form a mixed radix, so channel c's bursts are x = (L // S) S C + c S + L % S over a range
+        of local indices L (S bursts per channel stride, C channels) and every other field depends on L alone:
+        channels covering the same L range do the same work (a transfer has at most three such ranges)."""
+        s = self.spec
+        first_burst = self._bursts(addr, 1, None)[0]  # validates addr and nbytes
+        if nbytes <= 0:
+            raise ValueError(f"DRAM transfer needs addr >= 0 and nbytes > 0, got addr={addr}, nbytes={nbytes}")
+        shift, rb = self.amap.shift_bits, s.request_bytes
+        x0 = int(first_burst) >> shift
+        x1 = x0 + (addr + nbytes - int(first_burst) + rb - 1) // rb  # one past the last burst
+        stride, nch = self.amap.stride["ch"], s.channels
+        block = stride * nch
+        c = np.arange(nch)
+        q0, r0 = divmod(x0, block)
+        c0, lo0 = divmod(r0, stride)
+        q1, r1 = divmod(x1 - 1, block)
+        c1, lo1 = divmod(r1, stride)
+        l_first = np.where(c < c0, (q0 + 1) * stride, np.where(c == c0, q0 * stride + lo0, q0 * stride))
+        l_last = np.where(c < c1, q1 * stride + stride - 1, np.where(c == c1, q1 * stride + lo1, q1 * stride - 1))
+        nb = s.ranks * s.banks
+        bursts, col = np.zeros(nch, dtype=np.int64), np.zeros(nch)
+        bank_cycles, reopen = np.zeros((nch, nb)), np.zeros((nch, nb))
+        first_row, last_row = np.full((nch, nb), -1, dtype=np.int64), np.full((nch, nb), -1, dtype=np.int64)
+        acts = np.zeros((nch, s.ranks), dtype=np.int64)
+        unissued = np.full(nch, s.trans_queue_size)
+        visits = 0
+        parts: dict[tuple[int, int], list[int]] = {}
+        for ch, (lf, ll) in enumerate(zip(l_first.tolist(), l_last.tolist(), strict=True)):
+            if ll >= lf:
+                parts.setdefault((lf, ll), []).append(ch)
+        for (lf, ll), chans in parts.items():
+            local = np.arange(lf, ll + 1, dtype=np.int64)
+            x = (local // stride) * block + chans[0] * stride + local % stride
+            _, rank, bg, bank, row = self._decode(x << shift)
+            w = self._channel_work(np.zeros(len(x), dtype=np.int64), rank, bg, bank, row, is_write)
+            bursts[chans], col[chans] = w.bursts[0], w.col_cycles[0]
+            bank_cycles[chans], reopen[chans] = w.bank_cycles[0], w.reopen_cycles[0]
+            first_row[chans], last_row[chans] = w.first_row[0], w.last_row[0]
+            acts[chans], unissued[chans] = w.acts_rank[0], w.unissued[0]
+            visits += w.visits * len(chans)
+        return ChannelWork(bursts, col, bank_cycles, reopen, first_row, last_row, acts, unissued, RankRuns(), visits,
+                           np.full(nch, np.nan), np.full((nch, 2), np.nan))
 
     def _bursts(self, addr: int, nbytes: int, stride_bytes: int | None) -> np.ndarray:
         """Burst addresses of a transfer, in the order they are offered."""
@@ -236,7 +287,16 @@ class BulkDram:
     def _decode(self, bursts: np.ndarray) -> tuple[np.ndarray, ...]:
         x = bursts >> self.amap.shift_bits
         st, cn = self.amap.stride, self.amap.count
-        return tuple((x // st[f]) % cn[f] for f in ("ch", "ra", "bg", "ba", "ro"))
+        out = []
+        for f in ("ch", "ra", "bg", "ba", "ro"):
+            stride, count = st[f], cn[f]
+            if count == 1:
+                out.append(np.zeros_like(x))
+            elif stride & (stride - 1) == 0 and count & (count - 1) == 0:  # powers of two: shifts and masks
+                out.append((x >> (stride.bit_length() - 1)) & (count - 1))
+            else:
+                out.append((x // stride) % count)
+        return tuple(out)
 
     def _channel_work(self, ch: np.ndarray, rank: np.ndarray, bg: np.ndarray, bank: np.ndarray, row: np.ndarray,
                       is_write: bool) -> ChannelWork:
@@ -258,7 +318,7 @@ class BulkDram:
         hi = np.minimum(idx + w + 1, ends[chs])
         group = (rank * s.bankgroups + bg)[order]
         groups = np.zeros(n, dtype=np.int64)
-        for gid in np.unique(group):
+        for gid in np.flatnonzero(np.bincount(group)):
             present = np.concatenate(([0], np.cumsum(group == gid)))
             groups += (present[hi] - present[lo]) > 0
         t_col = np.bincount(chs, weights=np.maximum(t_s, t_l / groups), minlength=nch)
@@ -312,17 +372,23 @@ class BulkDram:
         if is_write and not self.replay:
             # the write buffer plus a command queue per bank among the latest writes
             tq, cq = s.trans_queue_size, s.cmd_queue_size
-            for c in np.flatnonzero(n_ch > tq):
-                banks_c = key_bank[starts[c]:ends[c]]
-                k = 1
-                for _ in range(4):  # fixed point: the banks among the queued writes each hold a command queue
-                    k_next = len(np.unique(banks_c[-(tq + cq * k):]))
-                    if k_next == k:
-                        break
-                    k = k_next
-                tail[c] = tq + cq * k
+            # distinct banks among a channel's last x writes = the banks whose last write lies among them
+            is_last = np.zeros(n, dtype=bool)
+            last_of_key = np.ones(n, dtype=bool)
+            last_of_key[:-1] = kb[1:] != kb[:-1]
+            is_last[by_bank[last_of_key]] = True
+            marks = np.concatenate(([0], np.cumsum(is_last)))
+            busy = np.flatnonzero(n_ch > tq)
+            k = np.ones(len(busy), dtype=np.int64)
+            active = np.ones(len(busy), dtype=bool)
+            for _ in range(4):  # fixed point: the banks among the queued writes each hold a command queue
+                first = np.maximum(ends[busy] - (tq + cq * k), starts[busy])
+                k_next = marks[ends[busy]] - marks[first]
+                active &= k_next != k
+                k = np.where(active, k_next, k)
+            tail[busy] = tq + cq * k
         return ChannelWork(n_ch, t_col, bank_cycles, reopen.reshape(nch, nb), first_row.reshape(nch, nb),
-                           last_row.reshape(nch, nb), acts_rank, tail, rank.copy() if s.ranks > 1 else rank[:0],
+                           last_row.reshape(nch, nb), acts_rank, tail, RankRuns.of(rank) if s.ranks > 1 else RankRuns(),
                            len(visit_len) + replay_steps, replayed, tail_replay)
 
     # --- timing -------------------------------------------------------------------------------------------------
@@ -330,6 +396,15 @@ class BulkDram:
              after: DeviceState | None = None) -> BulkResult:
         """Completion time of the work starting at `start_ns` (which sets the refresh phase), on an idle device with
         every bank closed, or (`after`) on the state the previous transfers left behind."""
+        if self.spec.channels <= SCALAR_MAX_CHANNELS:
+            from hwmodels.dram.bulk_scalar import time_scalar
+
+            return time_scalar(self, work, is_write, start_ns, after)
+        return self._time_vector(work, is_write, start_ns, after)
+
+    def _time_vector(self, work: ChannelWork, is_write: bool, start_ns: float = 0.0,
+                     after: DeviceState | None = None) -> BulkResult:
+        """`time`, all channels at once in numpy."""
         s = self.spec
         n_ch = work.bursts
         acts = work.acts_rank.sum(axis=1)
@@ -386,41 +461,11 @@ class BulkDram:
         front = total_bursts / width if width else 0.0
         if front > slowest:
             slowest, bound = front + s.read_delay, "front end"
-        total, refreshes = self._with_refresh(slowest, work.ranks, start_ns)
+        total, refreshes = with_refresh(s, slowest, work.ranks, start_ns)
         drain_max = float(drain.max())
-        drained = total if drain_max <= slowest else self._with_refresh(drain_max, work.ranks, start_ns)[0]
+        drained = total if drain_max <= slowest else with_refresh(s, drain_max, work.ranks, start_ns)[0]
         tck = s.tCK_ns
         return BulkResult(ns=total * tck, bytes_per_channel=(n_ch * s.request_bytes).tolist(),
                           row_activations=int(acts.sum()), events=work.visits + refreshes, bound=bound,
                           per_channel_ns=(cycles * tck).tolist(), drain_ns=drained * tck,
                           last_command_ns=(np.where(n_ch > 0, body, -np.inf) * tck).tolist())
-
-    def _with_refresh(self, cycles: float, rank: np.ndarray, start_ns: float) -> tuple[float, int]:
-        """Add the refreshes that fall inside the transfer. A refresh blocks its rank for tRP + tRFC; it delays the
-        transfer by that times the share of the bursts in flight at that moment (the controllers' queues around
-        the burst position reached by then, assuming a steady rate) that are on the refreshed rank."""
-        s = self.spec
-        if s.refresh_policy == "NONE":
-            return cycles, 0
-        simultaneous = s.refresh_policy == "RANK_LEVEL_SIMULTANEOUS"
-        interval = s.tREFI if simultaneous else max(s.tREFI // s.ranks, 1)
-        n = len(rank)
-        half_window = (s.trans_queue_size + s.cmd_queue_size) * s.channels
-        start = start_ns / s.tCK_ns
-        k = math.floor(start / interval) + 1
-        end, count = start + cycles, 0
-        while k * interval < end:
-            pos = int((k * interval - start) / (end - start) * n)
-            in_flight = rank[max(pos - half_window, 0):min(pos + half_window + 1, n)]
-            if s.ranks == 1:
-                share = 1.0  # every burst is on the one rank
-            elif len(in_flight) == 0:
-                share = 0.0
-            elif simultaneous:
-                share = max(np.count_nonzero(in_flight == r) for r in range(s.ranks)) / len(in_flight)
-            else:
-                share = np.count_nonzero(in_flight == (k - 1) % s.ranks) / len(in_flight)
-            end += (s.tRP + s.tRFC) * share
-            k += 1
-            count += 1
-        return end - start, count

@@ -196,5 +196,5 @@ def run_replay(trace, machine_view, config, plans: list[OpPlan], fidelity: str, 
         read_bytes=read_b, write_bytes=write_b, bytes_by_role=by_role, bytes_by_point=by_point, busy=busy,
         stall_cycles=stall_breakdown(compute_iv, replay.dram.intervals, cycles),
         events=replay.events + replay.dram.model_events, wall_s=time.perf_counter() - wall0,
-        ops=ops, intervals=intervals,
+        ops=ops, intervals=intervals, dram_events=replay.dram.model_events,
     )

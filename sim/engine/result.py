@@ -42,6 +42,7 @@ class SimResult:
     wall_s: float
     ops: pd.DataFrame = field(repr=False)
     intervals: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict, repr=False)
+    dram_events: int = 0   # the DRAM model's share of `events` (bulk: row visits and refresh steps it computed)
 
     @property
     def compute_busy(self) -> float:
@@ -64,7 +65,8 @@ class SimResult:
             "read_bytes": self.read_bytes, "write_bytes": self.write_bytes,
             "bytes_by_role": dict(self.bytes_by_role), "bytes_by_point": dict(self.bytes_by_point),
             "compute_busy": self.compute_busy, "dram_busy": self.dram_busy, "busy": dict(self.busy),
-            "stall_cycles": dict(self.stall_cycles), "events": self.events, "wall_s": self.wall_s,
+            "stall_cycles": dict(self.stall_cycles), "events": self.events, "dram_events": self.dram_events,
+            "wall_s": self.wall_s,
         }
         if include_ops:
             d["ops"] = self.ops.to_dict(orient="records")
@@ -130,5 +132,5 @@ class PolicySimResult:
             "configs": [{"config": r.config_label, "fraction": f, "cycles": r.cycles, "time_s": r.time_s,
                          "dram_bytes": r.dram_bytes, "arith_bitops": r.arith_bitops,
                          "compute_busy": r.compute_busy, "dram_busy": r.dram_busy, "events": r.events,
-                         "wall_s": r.wall_s} for _, f, r in self.configs],
+                         "dram_events": r.dram_events, "wall_s": r.wall_s} for _, f, r in self.configs],
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+import numpy as np
 import simpy
 
 
@@ -32,6 +33,7 @@ class ChannelSplit:
         self.stride = amap.stride["ch"]      # consecutive bursts that stay in one channel
         self.channels = amap.count["ch"]
         self.request_bytes = spec.request_bytes
+        self._arrays: dict[tuple[int, int], np.ndarray] = {}
 
     def bursts(self, addr: int, nbytes: int) -> dict[int, int]:
         first = addr >> self.shift
@@ -50,6 +52,19 @@ class ChannelSplit:
         out[b0 % self.channels] -= first - b0 * self.stride
         out[b1 % self.channels] -= (b1 + 1) * self.stride - 1 - last
         return {ch: n for ch, n in out.items() if n > 0}
+
+    def burst_array(self, addr: int, nbytes: int) -> np.ndarray:
+        """`bursts` as an array over all channels, memoised by the transfer's phase in the channel interleave."""
+        span = self.stride * self.channels
+        first = addr >> self.shift
+        key = (first % span, ((addr + nbytes - 1) >> self.shift) - first)
+        hit = self._arrays.get(key)
+        if hit is None:
+            hit = np.zeros(self.channels, dtype=np.int64)
+            for ch, n in self.bursts(addr, nbytes).items():
+                hit[ch] = n
+            self._arrays[key] = hit
+        return hit
 
 
 class Unit:
@@ -217,17 +232,17 @@ class BulkDramPort(DramPort):
         self.cost = bulk_cost(spec)
         self.state = DeviceState(spec)
         self.split = ChannelSplit(spec)
+        self._batches: list = []  # (start, busy end, label, bursts per channel) of each batch
 
     def _cycles(self, ns: float) -> int:
         return max(1, math.ceil(ns * self.clock_ghz - 1e-9))
 
     def transfer(self, transfers, is_write: bool, label: str):
         """Hold the bus for the batch of transfers, costed together by the bulk model; returns (start, end) cycles."""
-        touched: set[int] = set()
+        touched = None
         for t in transfers:
-            for ch, n in self.split.bursts(t.addr, t.nbytes).items():
-                self.channel_bytes[ch] += n * self.split.request_bytes
-                touched.add(ch)
+            n = self.split.burst_array(t.addr, t.nbytes)
+            touched = n if touched is None else touched + n
             self._count(t.nbytes, is_write)
         req = self.bus.request()
         yield req
@@ -241,16 +256,26 @@ class BulkDramPort(DramPort):
         # and its column commands wait for the drain's (DeviceState)
         busy_end = self.env.now + max(self._cycles(drain_ns) - cycles, 0)
         self.intervals.append((start, busy_end, label))
-        for ch in touched:
-            self.channel_intervals[ch].append((start, busy_end, label))
+        self._batches.append((start, busy_end, label, touched))
         return start, self.env.now
 
     def finish(self) -> None:
-        """Clip the busy intervals at the end of the step: writes still draining then are the next step's."""
+        """Per-channel bytes and busy intervals from the batches (kept per batch: O(1) each while running), clipped
+        at the end of the step: writes still draining then are the next step's."""
         end = self.env.now
         self.intervals = [(a, min(b, end), x) for a, b, x in self.intervals]
-        for ch, iv in self.channel_intervals.items():
-            self.channel_intervals[ch] = [(a, min(b, end), x) for a, b, x in iv]
+        rb = self.split.request_bytes
+        total = None
+        for a, b, x, bursts in self._batches:
+            if bursts is None:
+                continue
+            total = bursts if total is None else total + bursts
+            for ch in np.flatnonzero(bursts).tolist():
+                self.channel_intervals[ch].append((a, min(b, end), x))
+        if total is not None:
+            for ch in np.flatnonzero(total).tolist():
+                self.channel_bytes[ch] += int(total[ch]) * rb
+        self._batches = []
 
 
 class TransactionDramPort(DramPort):
