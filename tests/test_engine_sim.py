@@ -111,11 +111,15 @@ def _tile_vs_transaction(trace, machine, config) -> float:
 
 
 @pytest.mark.parametrize("hw", ["edge-npu", "cloud-npu", "h100-sxm"])
-def test_tile_agrees_with_transaction(hw):
+@pytest.mark.parametrize("config", [BF16, DSQ_LIKE], ids=["bf16", "dsq-like"])
+def test_tile_agrees_with_transaction(hw, config):
     from hwmodels.machine import get_machine
 
-    small = build_trace(get_spec("tiny-lm"), batch=1, seq_len=16)  # ~5 MB moved: a few seconds at transaction level
-    assert abs(_tile_vs_transaction(small, get_machine(hw), BF16)) < 0.05
+    # tiny-lm at its default size (batch 4 x 32): ~0.5 s at transaction level with the compiled DRAM core. Smaller
+    # steps (batch 1 x 16 is ~25 us on h100-sxm, a few refresh intervals) are dominated by where a 350 ns HBM3
+    # refresh happens to fall, which differs between the two fidelities (docs/engine.md): up to 5.6 % there.
+    small = build_trace(get_spec("tiny-lm"))
+    assert abs(_tile_vs_transaction(small, get_machine(hw), config)) < 0.05
 
 
 @pytest.mark.slow
