@@ -201,3 +201,18 @@ def test_large_workloads_keep_the_invariants(workload, hw):
     bound = max(rf.ops.loc[gemm, "compute_s"].sum(), rf.ops.loc[~gemm, "compute_s"].sum(), rf.memory_time_s)
     assert r.time_s >= bound * (1 - 1e-9)
     assert int(r.ops["steps"].max()) <= EngineOptions().max_steps  # wall time bounded by ops x steps
+
+
+def test_results_carry_the_steps_energy(trace, machine):
+    """simulate() puts the step's energy on its result, its components adding up, in every fidelity but none
+    cheaper than the analytic bound's dynamic energy of the minimal traffic would allow."""
+    from sim.energy import COMPONENTS
+
+    tile = _sim(trace, machine, BF16)
+    roof = _sim(trace, machine, BF16, fidelity="roofline")
+    for r in (tile, roof):
+        assert set(r.energy_by_component) == set(COMPONENTS) and r.energy_j > 0
+        assert sum(r.energy_by_component.values()) == pytest.approx(r.energy_j, rel=1e-9)
+        assert r.to_dict()["energy_j"] == r.energy_j
+    assert tile.energy_j >= roof.energy_j * 0.99  # re-reads and a longer step cost energy, never save it
+    assert _sim(trace, machine, DSQ_LIKE).energy_j < tile.energy_j

@@ -45,12 +45,22 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
         mv = MachineView(machine)
         storage = resolve(trace, config)  # the step as this configuration stores it (sim.storage)
         plans = plan_trace(trace, config, mv, options.max_steps, storage)
-        result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram,
-                            count(trace, config, storage))
+        counts = count(trace, config, storage)
+        result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram, counts)
+        _add_energy(result, trace, machine, config, counts)
         result.wall_s = time.perf_counter() - wall0  # planning included
     if key is not None:
         cache.put(key, result)
     return result
+
+
+def _add_energy(result, trace, machine, config, counts) -> None:
+    """The step's energy by component (sim.energy) on the result, where the machine has an energy model."""
+    from sim.energy import energy_supported, step_energy
+
+    if energy_supported(machine):
+        e = step_energy(result, machine, config, trace, counts)
+        result.energy_j, result.energy_by_component = e.energy_j, dict(e.energy_by_component)
 
 
 def simulate_policy(trace, machine, policy, total_steps: int = 1000, fidelity: str = "tile",
@@ -112,4 +122,6 @@ def _roofline_result(trace, machine, config) -> SimResult:
         busy={"compute": compute_c / cycles if cycles else 0.0, "dram": memory_c / cycles if cycles else 0.0},
         stall_cycles=stall, events=0, wall_s=time.perf_counter() - wall0,
         ops=pd.DataFrame(rows, columns=OP_COLUMNS), intervals={},
+        energy_j=None if r.energy_j != r.energy_j else float(r.energy_j),
+        energy_by_component=dict(r.energy_by_component),
     )

@@ -23,9 +23,12 @@ def trace_fingerprint(trace) -> str:
     return h.hexdigest()
 
 
+ENGINE_VERSION = "engine-v2"  # bump when results of the same inputs change (v2: stored formats, bulk refresh, energy)
+
+
 def cache_key(trace, machine, config, fidelity: str, options) -> str:
     h = hashlib.sha256()
-    for part in (trace_fingerprint(trace), repr(machine), repr(config), fidelity, repr(options), "engine-v1"):
+    for part in (trace_fingerprint(trace), repr(machine), repr(config), fidelity, repr(options), ENGINE_VERSION):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()

@@ -43,6 +43,8 @@ class SimResult:
     ops: pd.DataFrame = field(repr=False)
     intervals: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict, repr=False)
     dram_events: int = 0   # the DRAM model's share of `events` (bulk: row visits and refresh steps it computed)
+    energy_j: float | None = None   # the step's energy (sim.energy.step_energy); None without an energy model
+    energy_by_component: dict[str, float] = field(default_factory=dict)
 
     @property
     def compute_busy(self) -> float:
@@ -66,7 +68,8 @@ class SimResult:
             "bytes_by_role": dict(self.bytes_by_role), "bytes_by_point": dict(self.bytes_by_point),
             "compute_busy": self.compute_busy, "dram_busy": self.dram_busy, "busy": dict(self.busy),
             "stall_cycles": dict(self.stall_cycles), "events": self.events, "dram_events": self.dram_events,
-            "wall_s": self.wall_s,
+            "wall_s": self.wall_s, "energy_j": self.energy_j,
+            "energy_by_component": dict(self.energy_by_component),
         }
         if include_ops:
             d["ops"] = self.ops.to_dict(orient="records")

@@ -95,9 +95,11 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
     counts = {c: count(trace, c) for c in merged} if minimal or energy else {}
     minimal_by = {c: _minimal_traffic(counts[c]) if minimal else {} for c in merged}
     for c, _, r in results if energy else ():
-        e = step_energy(r, machine, c, trace, counts[c])
-        minimal_by[c].update({"energy_j": e.energy_j,
-                              **{f"energy_{k}_j": v for k, v in e.energy_by_component.items()}})
+        if getattr(r, "energy_j", None) is None:  # a result cached before the engine carried energy
+            e = step_energy(r, machine, c, trace, counts[c])
+            r.energy_j, r.energy_by_component = e.energy_j, dict(e.energy_by_component)
+        minimal_by[c].update({"energy_j": r.energy_j,
+                              **{f"energy_{k}_j": v for k, v in r.energy_by_component.items()}})
     rows = [{"config": c.label, "fraction": f, **{k: getattr(r, k) for k in ADDITIVE},
              "min_dram_bytes": minimal_by[c].get("min_dram_bytes"), "compute_busy": r.compute_busy,
              "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
