@@ -26,8 +26,8 @@ def _best_of(fns: list[Any], repeats: int, inner: int) -> list[float]:
 
 
 def _numpy_step(task: Any, precision: Any) -> Any:
-    from workloads.reference.model import Transformer
-    from workloads.reference.optim import Adam
+    from sim.training.model import Transformer
+    from sim.training.optim import Adam
 
     model = Transformer(task.model_config(), seed=0)
     opt = Adam(model.params, task.adam_config(), total_steps=10_000)
@@ -43,8 +43,8 @@ def _numpy_step(task: Any, precision: Any) -> Any:
 def _torch_step(task: Any) -> Any:
     import torch
 
-    from workloads.reference.model import Transformer
-    from workloads.reference.torch_mirror import TorchMirror
+    from sim.training.model import Transformer
+    from sim.training.torch_mirror import TorchMirror
 
     mirror = TorchMirror(task.model_config(), Transformer(task.model_config(), seed=0).params)
     opt = torch.optim.Adam(mirror.p.values(), lr=1e-3, betas=(0.9, 0.98), eps=1e-9)
@@ -64,7 +64,7 @@ def run(quick: bool = False) -> str:
     from threadpoolctl import threadpool_limits
 
     from sim.policy import get_policy
-    from workloads.reference.tasks import get_task
+    from sim.training.tasks import get_task
 
     repeats, inner = (2, 3) if quick else (10, 10)
     try:

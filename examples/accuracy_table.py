@@ -28,7 +28,7 @@ def _policy(name: str, steps: int) -> Any:
 
 
 def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, Any]:
-    from workloads.reference.train import TrainingDiverged, train
+    from sim.training.train import TrainingDiverged, train
 
     run_dir = Path(out) / f"{task}-{policy}"
     try:

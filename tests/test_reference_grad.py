@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workloads.reference import Transformer, TransformerConfig
+from sim.training import Transformer, TransformerConfig
 
 
 def _setup(n_enc: int, activation: str, dropout: float, dtype: str = "float64"):
@@ -51,7 +51,7 @@ def test_gradients_match_finite_differences(n_enc: int, activation: str, dropout
 @pytest.mark.parametrize("n_enc", [1, 0])
 def test_gradients_match_pytorch_autograd(n_enc: int) -> None:
     pytest.importorskip("torch")
-    from workloads.reference.torch_mirror import TorchMirror
+    from sim.training.torch_mirror import TorchMirror
 
     model, batch = _setup(n_enc, "gelu", 0.0)
     loss, grads = model.loss_and_grads(batch)

@@ -22,7 +22,7 @@ TINY = {"task": "numwords", "workload": "tiny-mt", "hw": "edge-npu"}
 
 @dataclass
 class _FakeTrain:
-    """Stands in for workloads.reference.train: the policy's own schedule as the timeline, synthetic curves."""
+    """Stands in for sim.training.train: the policy's own schedule as the timeline, synthetic curves."""
 
     calls: list
     fail_on: str | None = None

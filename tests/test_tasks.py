@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from workloads.reference.bleu import corpus_bleu
-from workloads.reference.tasks import get_task
-from workloads.reference.tasks.numwords import BOS, EOS, TOKEN_ID, NumWords, encode, number_to_words, split_of
-from workloads.reference.tasks.shakespeare import DATA_PATH, SHA256
+from sim.training.bleu import corpus_bleu
+from sim.training.tasks import get_task
+from sim.training.tasks.numwords import BOS, EOS, TOKEN_ID, NumWords, encode, number_to_words, split_of
+from sim.training.tasks.shakespeare import DATA_PATH, SHA256
 
 
 def test_vendored_shakespeare_matches_its_recorded_sha256() -> None:
@@ -20,6 +20,19 @@ def test_vendored_shakespeare_matches_its_recorded_sha256() -> None:
         raw = f.read()
     assert len(raw) == 1_115_394
     assert hashlib.sha256(raw).hexdigest() == SHA256
+
+
+def test_package_data_globs_ship_the_vendored_gzip() -> None:
+    """The wheel carries the data file: a package-data glob of pyproject.toml matches it, for its package."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    package = ".".join(DATA_PATH.parent.relative_to(root).parts)
+    assert package == "sim.training.data" and (DATA_PATH.parent / "__init__.py").exists()
+    assert any(fnmatch.fnmatch(DATA_PATH.name, g) for key in ("*", package) for g in globs.get(key, []))
 
 
 @pytest.mark.parametrize(("n", "words"), [

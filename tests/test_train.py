@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from sim.policy import Timeline, get_policy
-from workloads.reference import TransformerConfig
-from workloads.reference.checkpoint import load_checkpoint
-from workloads.reference.tasks.numwords import VOCAB
-from workloads.reference.train import TIMING_COLUMNS, TrainingDiverged, train
+from sim.training import TransformerConfig
+from sim.training.checkpoint import load_checkpoint
+from sim.training.tasks.numwords import VOCAB
+from sim.training.train import TIMING_COLUMNS, TrainingDiverged, train
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = TransformerConfig(vocab_size=len(VOCAB), d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1,
@@ -83,7 +83,7 @@ def test_existing_run_needs_resume_and_a_matching_identity(tmp_path: Path) -> No
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch) -> None:
-    from workloads.reference.model import Transformer
+    from sim.training.model import Transformer
 
     real = Transformer.loss_and_grads
     calls = {"n": 0}

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workloads.reference.train import TrainingDiverged, train
+    from sim.training.train import TrainingDiverged, train
 
     try:
         result = train(args.task, args.policy, steps=args.steps, seed=args.seed, out_dir=args.out,

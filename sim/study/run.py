@@ -163,7 +163,7 @@ def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progres
 
 
 def _default_train() -> Callable:
-    from workloads.reference.train import train
+    from sim.training.train import train
 
     return train
 
@@ -185,7 +185,7 @@ def run_study(
     With `out_dir`, tables are written as CSV and Parquet, plots under `plots/`, and `report.html`; training runs
     live under `policies/<name>/` and, with `resume=True`, a finished policy is reused and an interrupted one
     continues from its checkpoint. Policies train `workers` at a time in separate processes (default: one per
-    core). `train_fn` replaces `workloads.reference.train.train` (same signature; picklable when workers > 1).
+    core). `train_fn` replaces `sim.training.train.train` (same signature; picklable when workers > 1).
     """
     if overrides:
         base = asdict(config or StudyConfig())
@@ -272,8 +272,8 @@ def _resolve(cfg: StudyConfig):
     from hwmodels.machine import get_machine
     from sim.policy import get_policy
     from sim.sweep.grid import FIDELITIES
+    from sim.training.tasks import list_tasks
     from workloads import resolve_workload
-    from workloads.reference.tasks import list_tasks
 
     if cfg.task not in list_tasks():
         raise ValueError(f"unknown task {cfg.task!r}; choose from {', '.join(list_tasks())}")

@@ -22,7 +22,9 @@ def _acc(grads: Params, name: str, g: np.ndarray) -> None:
 
 
 class Linear:
-    """y = x·W + b. Forward operands at q0; the stash of x at q1; dx = dy·Wᵀ (q2 operands) and dW = xᵀ·dy at q3."""
+    """y = x·W + b. Every GEMM operand is blocked along that GEMM's K: y = q0(x)·q0(W) along d_in; the stash of x at
+    q1 along the token axis (dW = xᵀ·dy reduces over tokens); dx = q2(dy)·q2(W)ᵀ along d_out; dW with dy at q2 along
+    the token axis. dx and dW are written at q3."""
 
     def __init__(self, name: str, params: Params, d_in: int, d_out: int, rng: np.random.Generator, dtype: str,
                  init_std: float | None = None) -> None:
@@ -35,22 +37,24 @@ class Linear:
     def forward(self, x: np.ndarray, params: Params, qz: Quantizer) -> np.ndarray:
         w = params[self.w]
         # One 2-D GEMM: numpy would run [B, T, d] @ W as B separate small GEMMs.
-        y = (qz.q0(x).reshape(-1, w.shape[0]) @ qz.q0(w)).reshape(*x.shape[:-1], w.shape[1])
+        x2 = x.reshape(-1, w.shape[0])
+        y = qz.gemm(x2, w, "q0", "q0").reshape(*x.shape[:-1], w.shape[1])
         y += params[self.b]
         if qz.training:
-            self.x_stash = qz.stash(x)
+            self.x_stash = qz.stash(x2, axis=0)  # [tokens, d_in], blocked along tokens
         return y
 
     def backward(self, dy: np.ndarray, params: Params, qz: Quantizer, grads: Params) -> np.ndarray:
         x = self.x_stash
         assert x is not None, "backward before a training forward"
-        d_in, d_out = params[self.w].shape
-        dyq = qz.q2(dy).reshape(-1, d_out)
-        _acc(grads, self.w, qz.q3(x.reshape(-1, d_in).T @ dyq))
-        dy2 = dy.reshape(-1, d_out)
-        _acc(grads, self.b, qz.q3(np.ones(dy2.shape[0], dtype=dy.dtype) @ dy2))  # a GEMV beats sum(axis=0) 2x
+        w = params[self.w]
+        d_in, d_out = w.shape
+        dy2 = dy.reshape(-1, d_out)  # the stored (q3) gradient; each GEMM re-quantizes it at q2 along its own K
+        _acc(grads, self.w, qz.q3(qz.gemm(x.T, dy2, "q1", "q2")))
+        # The bias gradient is a reduction over tokens, no GEMM: a GEMV beats sum(axis=0) 2x.
+        _acc(grads, self.b, qz.q3(np.ones(dy2.shape[0], dtype=dy.dtype) @ dy2))
         self.x_stash = None
-        return qz.q3((dyq @ qz.q2(params[self.w]).T).reshape(*dy.shape[:-1], d_in))
+        return qz.q3(qz.gemm(dy2, w.T, "q2", "q2").reshape(*dy.shape[:-1], d_in))
 
 
 class LayerNorm:
