@@ -52,8 +52,8 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
            f"(&gt; 1 is better).</p>"]
     key_cols = [c for c in summary.columns if c in (
         "policy", "steps", "time_s", "speedup", "dram_bytes", "traffic_reduction", "arith_bitops",
-        "bitops_reduction", "step_time_s", "compute_busy", "dram_busy", "configs", "train_wall_s")
-        or c.startswith("final_")]
+        "bitops_reduction", "step_time_s", "compute_busy", "dram_busy", "configs", "train_wall_s", "n_seeds",
+        "speedup_mean", "speedup_ci95") or c.startswith("final_")]
     out.append(_table(summary[key_cols], "Summary (time_s: simulated training time; bytes and bit-ops: whole run)"))
     figs = [
         (plots.training_curves(t["metrics"]), "training_curves", "Training curves: loss and validation BLEU"),
@@ -67,6 +67,9 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
         figs.append((plots.speedup_vs_bandwidth(t["bandwidth"]), "speedup_vs_bandwidth",
                      f"Speedup against DRAM bandwidth (each policy's timeline re-costed at scaled bandwidth, "
                      f"{fid} fidelity)"))
+    if any(c.endswith("_ci95") for c in summary.columns):  # a study over several seeds
+        figs.insert(0, (plots.seed_intervals(summary), "seed_intervals",
+                        "Final accuracy and speedup: mean over seeds, error bars the 95 % Student-t interval"))
     if len(t["busy"]):
         figs.append((plots.busy_summary(t["busy"]), "busy_summary", "Where the simulated training time goes"))
     for fig, name, caption in figs:
