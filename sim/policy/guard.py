@@ -5,8 +5,9 @@ Each DSQ point climbs its own ladder: point q at level i uses ``stages[i].q`` (a
 master and optimizer formats the highest level in use). Levels only rise and the stages are monotone
 (`check_monotone`), so precision never decreases. The training loop (sim.training.train) measures every
 ``probe_every`` steps (sim.training.probe: relative error ||q(x) - x|| / ||x|| per point over the step's tensors) and
-calls `observe_quantization`; a point whose error exceeds its threshold in ``patience`` consecutive probes moves up
-one level from the next step. Every change is recorded with its reason (`change_reason`, the timeline's `reason`).
+calls `observe_quantization`; a point whose error exceeds its threshold (or whose share of nonzero elements flushed
+to zero exceeds its `flush_thresholds` entry, when given) in ``patience`` consecutive probes moves up one level from
+the next step. Every change is recorded with its reason (`change_reason`, the timeline's `reason`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class GuardPolicy(Policy):
 
     def __init__(self, name: str, stages: Sequence[PrecisionConfig], thresholds: dict[str, float] | float | None = None,
                  probe_every: int = 50, patience: int = 1, spike_factor: float = 2.0, spike_warmup: int = 50,
-                 max_rollbacks: int = 3, description: str = "") -> None:
+                 max_rollbacks: int = 3, flush_thresholds: dict[str, float] | None = None,
+                 description: str = "") -> None:
         super().__init__(name, description)
         if not stages:
             raise ValueError(f"policy {name!r} needs at least one stage")
@@ -47,7 +49,11 @@ class GuardPolicy(Policy):
                 raise ValueError(f"policy {name!r}: {key} must be an integer >= {low}, got {value!r}")
         if not (isinstance(spike_factor, int | float) and spike_factor > 1 and math.isfinite(spike_factor)):
             raise ValueError(f"policy {name!r}: spike_factor must be a finite number > 1, got {spike_factor!r}")
+        flush = dict(flush_thresholds or {})
+        if set(flush) - set(DSQ_POINTS) or not all(isinstance(v, int | float) and 0 < v <= 1 for v in flush.values()):
+            raise ValueError(f"policy {name!r}: flush_thresholds must map q0..q3 to shares in (0, 1], got {flush}")
         self.thresholds = {q: float(v) for q, v in thresholds.items()}
+        self.flush_thresholds = {q: float(v) for q, v in flush.items()}
         self.probe_every, self.patience = probe_every, patience
         self.spike_factor, self.spike_warmup, self.max_rollbacks = float(spike_factor), spike_warmup, max_rollbacks
         self._reset_state()
@@ -96,12 +102,17 @@ class GuardPolicy(Policy):
             s = stats.get(q)
             if s is None:
                 continue
-            err = float(s.get("rel_error", 0.0))
-            self.probes.append({"step": int(step), "point": q, "rel_error": err,
-                                "flush_share": float(s.get("flush_share", 0.0)), "level": self.levels[q]})
-            self.over[q] = self.over[q] + 1 if err > self.thresholds.get(q, math.inf) else 0
+            err, flush = float(s.get("rel_error", 0.0)), float(s.get("flush_share", 0.0))
+            self.probes.append({"step": int(step), "point": q, "rel_error": err, "flush_share": flush,
+                                "level": self.levels[q]})
+            why = []
+            if err > self.thresholds.get(q, math.inf):
+                why.append(f"{q} relative error {err:.3g} > {self.thresholds[q]:g}")
+            if flush > self.flush_thresholds.get(q, math.inf):
+                why.append(f"{q} flushed share {flush:.3g} > {self.flush_thresholds[q]:g}")
+            self.over[q] = self.over[q] + 1 if why else 0
             if self.over[q] >= self.patience:
-                too_high.append(f"{q} relative error {err:.3g} > {self.thresholds[q]:g}")
+                too_high.append(" and ".join(why))
         points = [r.split()[0] for r in too_high]
         if points:
             self._raise(points, f"step {step}: " + ", ".join(too_high))
@@ -157,4 +168,5 @@ class GuardPolicy(Policy):
         return {"name": self.name, "kind": self.kind, "description": self.description,
                 "stages": [s.to_dict() for s in self.stages], "thresholds": dict(self.thresholds),
                 "probe_every": self.probe_every, "patience": self.patience, "spike_factor": self.spike_factor,
-                "spike_warmup": self.spike_warmup, "max_rollbacks": self.max_rollbacks}
+                "spike_warmup": self.spike_warmup, "max_rollbacks": self.max_rollbacks,
+                **({"flush_thresholds": dict(self.flush_thresholds)} if self.flush_thresholds else {})}

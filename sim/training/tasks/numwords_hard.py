@@ -1,10 +1,11 @@
-"""numwords-hard: numwords up to 999,999,999 ("million" joins the vocabulary) on a quarter-size model.
+"""numwords-hard: numwords up to 999,999,999,999 ("million" and "billion" join the vocabulary) on a small model.
 
-Why harder: targets are up to 14 words instead of 10, the model must carry three digit groups, and the model is
-small (d_model 32, one encoder and one decoder layer), so converged fp32 stays clearly below 100 BLEU and
-precision policies separate on it. A step costs less than a numwords step (smaller model), so searches stay fast.
-Splits use the same fixed hash as numwords (`split_of`), evaluation sets the same constant-seed construction.
-"""
+Why harder: targets have up to 19 words instead of 10, the model must carry four digit groups, and the model is
+small (d_model 32, one encoder and one decoder layer), so within its default budget (1500 steps) fp32 stays well
+below 100 BLEU and precision policies separate on it. Measured (seed 0, fp32): 74.8 test BLEU after 1500 steps,
+98.7 after 3000 steps (the cosine schedule spans the run), so the task is budget-limited, not capacity-limited:
+fp32 does converge to ~99 BLEU given twice the steps. A step costs less than a numwords step (smaller model).
+Splits use the same fixed hash as numwords (`split_of`), evaluation sets the same constant-seed construction."""
 
 from __future__ import annotations
 
