@@ -1,0 +1,129 @@
+"""`dsqsim tune` on a tiny budget: monotone search space, outputs, same seed -> same trials and front, a killed
+search resumes without recomputing finished trials, the objective check, the Pareto mask."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.policy import check_monotone, get_policy, policy_from_dict
+from sim.policy.policies import _precision_key
+from sim.training import TransformerConfig
+from sim.training.tasks.numwords_hard import MAX_WORDS, VOCAB
+from sim.training.train import train
+from sim.tune import LADDERS, TuneConfig, run_tune, suggest_policy
+from sim.tune.search import _pareto_mask
+
+TINY_MODEL = TransformerConfig(vocab_size=len(VOCAB), d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1,
+                               n_decoder_layers=1, max_len=MAX_WORDS + 2)
+CFG = TuneConfig(task="numwords-hard", workload="tiny-mt", hw="edge-npu", trials=3, steps=4, seed=7,
+                 fidelity="roofline", eval_every=2)
+TIMING = ("train_wall_s",)
+
+
+def test_ladders_increase_strictly():
+    for family, ladder in LADDERS.items():
+        keys = [_precision_key(f) for f in ladder]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys), family
+
+
+def test_every_sampled_policy_is_monotone_and_loads():
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1))
+    kinds = set()
+    for i in range(60):
+        trial = study.ask()
+        spec = suggest_policy(trial, ("bfp", "mx", "fp"), 3, f"t{i}")
+        policy = policy_from_dict(spec)
+        kinds.add(spec["kind"])
+        check_monotone([c for c, _ in policy.timeline(100)])
+        study.tell(trial, [0.0, 1.0])
+    assert kinds == {"fixed", "dsq", "dsq-loss"}
+
+
+def test_pareto_mask_by_hand():
+    df = pd.DataFrame({"metric": [50.0, 60.0, 40.0, 60.0, None], "objective_value": [2.0, 3.0, 1.0, 4.0, 0.5]})
+    assert _pareto_mask(df, maximize=True) == [True, True, True, False, False]
+    assert _pareto_mask(df.assign(metric=-df.metric), maximize=False) == [True, True, True, False, False]
+
+
+class _Counting:
+    """train, counting calls; raises KeyboardInterrupt on call number `stop_at` (1-based) to kill the search."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.calls, self.stop_at = 0, stop_at
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt("killed")
+        return train(*args, **kwargs)
+
+
+def _stable(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in TIMING if c in df]).reset_index(drop=True)
+
+
+def test_tiny_search_outputs_and_same_seed_same_front(tmp_path):
+    a = run_tune(CFG, tmp_path / "a", model_config=TINY_MODEL)
+    assert len(a.trials) == 3 and set(a.trials.state) <= {"complete", "pruned"}
+    trials = pd.read_csv(tmp_path / "a" / "trials.csv")
+    assert len(trials) == 3 and {"policy_file", "metric", "speedup", "dram_reduction", "bitops_reduction",
+                                 "objective_value"} <= set(trials.columns)
+    pareto = pd.read_csv(tmp_path / "a" / "pareto.csv")
+    assert len(pareto) >= 1 and set(pareto.trial) <= set(trials.trial)
+    for f in trials.policy_file:
+        get_policy(str(tmp_path / "a" / f))  # each trial's policy is usable as --policy FILE
+    assert (tmp_path / "a" / "pareto.png").is_file()
+    done = trials[trials.state == "complete"]
+    assert (done.speedup > 0).all() and (done.objective_value > 0).all()
+    b = run_tune(CFG, tmp_path / "b", model_config=TINY_MODEL)
+    pd.testing.assert_frame_equal(_stable(a.trials), _stable(b.trials))
+    assert a.summary() == b.summary()
+
+
+def test_killed_search_resumes_without_recomputing(tmp_path):
+    killer = _Counting(stop_at=3)  # trials 0 and 1 finish, trial 2 is cut off mid-training
+    with pytest.raises(KeyboardInterrupt):
+        run_tune(CFG, tmp_path / "s", train_fn=killer, model_config=TINY_MODEL)
+    before = optuna.load_study(study_name="dsqsim-tune", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    finished = {t.number: t.values for t in before.trials if t.state.is_finished()}
+    assert len(finished) == 2
+    with pytest.raises(ValueError, match="already holds a search"):
+        run_tune(CFG, tmp_path / "s", model_config=TINY_MODEL)
+    counter = _Counting()
+    result = run_tune(CFG, tmp_path / "s", resume=True, train_fn=counter, model_config=TINY_MODEL)
+    assert counter.calls == 1  # only the interrupted trial runs again
+    assert len(result.trials) == 3
+    rows = result.trials.set_index("trial")
+    for number, values in finished.items():
+        if values is not None:
+            assert rows.loc[number, "metric"] == pytest.approx(values[0])
+    with pytest.raises(ValueError, match="not resuming"):
+        run_tune(TuneConfig(**{**CFG.__dict__, "steps": 6}), tmp_path / "s", resume=True, model_config=TINY_MODEL)
+
+
+def test_bad_options_fail_before_any_trial(tmp_path):
+    with pytest.raises(ValueError, match="objective"):
+        TuneConfig(objective="latency")
+    with pytest.raises(ValueError, match="family"):
+        TuneConfig(families=("posit",))
+    from sim.engine import simulate  # noqa: F401  (the engine decides whether energy exists)
+
+    try:
+        run_tune(TuneConfig(**{**CFG.__dict__, "objective": "energy", "trials": 1}), tmp_path / "e",
+                 model_config=TINY_MODEL)
+    except ValueError as exc:
+        assert "energy" in str(exc) and "\n" not in str(exc)
+
+
+def test_cli_json_last_line(tmp_path, capsys):
+    rc = main(["tune", "--task", "numwords-hard", "--workload", "tiny-mt", "--hw", "edge-npu", "--trials", "2",
+               "--steps", "2", "--fidelity", "roofline", "--out", str(tmp_path / "c"), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["trials"] == 2 and out["pareto"]
+    assert {"policy_file", "metric", "speedup", "dram_reduction", "bitops_reduction"} <= set(out["pareto"][0])
