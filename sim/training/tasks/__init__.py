@@ -7,7 +7,7 @@ from .numwords import NumWords
 from .numwords_hard import NumWordsHard
 from .shakespeare import Shakespeare
 
-TASKS: dict[str, type[Task]] = {"numwords": NumWords, "numwords-hard": NumWordsHard, "shakespeare": Shakespeare}
+TASKS: dict[str, type[Task]] = {"numwords": NumWords, "shakespeare": Shakespeare, "numwords-hard": NumWordsHard}
 
 
 def get_task(name: str) -> Task:
