@@ -1,5 +1,7 @@
 """Quantizer throughput: elements per second of `sim.formats.quantize` per format, nearest and stochastic rounding,
-on a float32 tensor (the reference training loop quantizes every GEMM operand every step)."""
+on a float32 tensor (the reference training loop quantizes every GEMM operand every step, along its reduction axis:
+the last axis or axis 0). Nearest bfp/mxint8 runs the compiled kernel when numba is installed; "numpy only" is the
+same without it."""
 
 from __future__ import annotations
 
@@ -21,27 +23,46 @@ def _best_seconds(fn, repeats: int) -> float:
     return best
 
 
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
 def run(quick: bool = False) -> str:
-    from sim.formats import quantize
+    import sim._blockkernel as blockkernel
+    from sim.formats import get_format, quantize
 
     n = 1 << (18 if quick else 20)
     repeats = 3 if quick else 7
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n // 1024, 1024)).astype(np.float32)
+    compiled = blockkernel.available()
     rows = []
     for name in FORMATS:
+        blocked = get_format(name).block_size is not None
         times = {r: _best_seconds(lambda r=r, name=name: quantize(x, name, rounding=r, rng=rng), repeats)
                  for r in ("nearest", "stochastic")}
-        rows.append(f"| {name} | {times['nearest'] * 1e3:.2f} | {n / times['nearest'] / 1e6:.0f} | "
-                    f"{times['stochastic'] * 1e3:.2f} | {n / times['stochastic'] / 1e6:.0f} |")
+        axis0 = _best_seconds(lambda name=name: quantize(x, name, axis=0), repeats) if blocked else None
+        numpy_only = None
+        if blocked and compiled:
+            blockkernel_available, blockkernel.available = blockkernel.available, lambda: False
+            try:
+                numpy_only = _best_seconds(lambda name=name: quantize(x, name), repeats)
+            finally:
+                blockkernel.available = blockkernel_available
+        rows.append(f"| {name} | {times['nearest'] * 1e3:.2f} | {n / times['nearest'] / 1e6:.0f} | {_ms(axis0)} | "
+                    f"{_ms(numpy_only)} | {times['stochastic'] * 1e3:.2f} | {n / times['stochastic'] / 1e6:.0f} |")
+    backend = "numba installed: nearest bfp/mxint8 use the compiled kernel" if compiled else "numba not installed"
     return "\n".join([
         "## Number formats: quantizer throughput",
         "",
         f"`sim.formats.quantize` (quantize-dequantize, float32 in and out) on a {n // 1024}x1024 float32 standard "
-        f"normal tensor, blocks along the last axis; best of {repeats} runs, single thread.",
+        f"normal tensor, blocks along the last axis unless stated; best of {repeats} runs (wall time), single "
+        f"thread; {backend}. \"axis 0\": blocks along the first axis (the weight-gradient GEMM's operands); "
+        "\"numpy only\": nearest along the last axis without the compiled kernel.",
         "",
-        "| format | nearest ms | nearest M elem/s | stochastic ms | stochastic M elem/s |",
-        "|---|---:|---:|---:|---:|",
+        "| format | nearest ms | nearest M elem/s | nearest axis 0 ms | nearest numpy only ms | stochastic ms "
+        "| stochastic M elem/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ])

@@ -1,6 +1,7 @@
 """Benchmark: one training step (forward, hand-written backward, Adam) of the NumPy reference Transformer against the
 same model written with PyTorch ops (autograd, torch.optim.Adam), fp32, same shapes, one thread each.
-Also the step time under quantization (dsq's first stage), which the NumPy model alone can run."""
+Also the step time under quantization (dsq's first stage), which the NumPy model alone can run, with the compiled
+block quantizer (numba, when installed) and with numpy only; target: a dsq step within 1.5x of the fp32 step."""
 
 from __future__ import annotations
 
@@ -74,29 +75,46 @@ def run(quick: bool = False) -> str:
         have_torch = True
     except ImportError:
         have_torch = False
+    import sim._blockkernel as blockkernel
+
+    compiled = blockkernel.available()
+    numpy_only = blockkernel.available
     rows = []
     with threadpool_limits(limits=1, user_api="blas"):
         for name in ("numwords", "shakespeare"):
             task = get_task(name)
             cfg = task.model_config()
+            dsq_config = get_policy("dsq").config_at(0, 100)
             fns = [_numpy_step(task, None)] + ([_torch_step(task)] if have_torch else [])
             ours, theirs = (*_best_of(fns, repeats, inner), float("nan"))[:2]
-            (dsq,) = _best_of([_numpy_step(task, get_policy("dsq").config_at(0, 100))], repeats, max(1, inner // 3))
+            # fp32 again, alternating with the dsq step, so the ratio compares rounds under the same load
+            fp32, dsq = _best_of([_numpy_step(task, None), _numpy_step(task, dsq_config)], repeats, inner)
+            blockkernel.available = lambda: False  # the numpy-only quantizer
+            try:
+                fp32_b, dsq_np = _best_of([_numpy_step(task, None), _numpy_step(task, dsq_config)], repeats, inner)
+            finally:
+                blockkernel.available = numpy_only
             shape = (f"d={cfg.d_model}, {cfg.n_encoder_layers}+{cfg.n_decoder_layers} layers, "
                      f"batch {task.batch_size}")
+            compiled_cells = (f"{dsq * 1e3:.1f} | {dsq / fp32:.2f}x" if compiled else "– | –")
             rows.append(f"| {name} | {shape} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | {ours / theirs:.2f}x "
-                        f"| {dsq * 1e3:.1f} |")
+                        f"| {compiled_cells} | {dsq_np * 1e3:.1f} | {dsq_np / fp32_b:.2f}x |")
     note = "" if have_torch else "\nPyTorch is not installed (`pip install -e '.[torch]'`): its column is empty.\n"
+    if not compiled:
+        note += "\nnumba is not installed (`pip install -e '.[fast]'`): the compiled-quantizer columns are empty.\n"
     return (
         "## Reference training step (NumPy vs PyTorch, CPU)\n\n"
         "CPU time (process time, as the machine may be shared) of one training step (forward, backward, Adam with "
         "clipping) of each task's default model, "
         f"best mean of {repeats} alternating rounds of {inner} steps, one BLAS/torch thread. Target: NumPy within "
-        "1.5x of PyTorch in fp32. The last column is the NumPy model with quantize-dequantize at q0..q3 "
-        "(dsq's first stage), which has no PyTorch counterpart here.\n"
+        "1.5x of PyTorch in fp32. The dsq columns are the NumPy model with quantize-dequantize at q0..q3 (dsq's "
+        "first stage: bfp4/bfp3/bfp4/bfp8, every GEMM operand blocked along its reduction axis, docs/training.md), "
+        "with the compiled block quantizer (numba, `sim/_blockkernel.py`) and with numpy only; each ratio is to an "
+        "fp32 step timed in the same alternating rounds. Target: a dsq step within 1.5x of the fp32 step.\n"
         f"{note}\n"
-        "| task | model | NumPy fp32 ms | PyTorch fp32 ms | ratio | NumPy dsq stage 1 ms |\n"
-        "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "| task | model | NumPy fp32 ms | PyTorch fp32 ms | ratio | dsq ms (compiled) | dsq / fp32 "
+        "| dsq ms (numpy only) | dsq / fp32 |\n"
+        "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 

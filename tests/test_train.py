@@ -94,10 +94,40 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path, mon
         return (float("nan") if calls["n"] == 7 else loss), grads
 
     monkeypatch.setattr(Transformer, "loss_and_grads", poisoned)
-    with pytest.raises(TrainingDiverged, match="loss is nan at step 6; last good checkpoint at step 4"):
+    # the 7th step diverges; steps are numbered as in the metrics, whose rows and checkpoints count completed steps
+    with pytest.raises(TrainingDiverged, match="loss is nan at step 7; last good checkpoint at step 4"):
         _run(tmp_path)
     assert load_checkpoint(tmp_path / "checkpoint.npz")[1]["step"] == 4
-    assert len(pd.read_csv(tmp_path / "metrics.csv")) == 1
+    assert pd.read_csv(tmp_path / "metrics.csv")["step"].tolist() == [4]
+
+
+def test_an_exploding_finite_loss_stops_the_run_like_nan(tmp_path: Path, monkeypatch) -> None:
+    from sim.training.model import Transformer
+    from sim.training.train import EXPLOSION_FACTOR
+
+    real = Transformer.loss_and_grads
+    calls = {"n": 0}
+    limit = EXPLOSION_FACTOR * np.log(len(VOCAB))
+
+    def exploding(self, batch, precision=None):
+        calls["n"] += 1
+        loss, grads = real(self, batch, precision)
+        return {6: limit * 0.99, 7: limit * 1.01}.get(calls["n"], loss), grads  # just below, then just above
+
+    monkeypatch.setattr(Transformer, "loss_and_grads", exploding)
+    with pytest.raises(TrainingDiverged, match=r"exceeds 4 x ln\(vocabulary 43\) = 15 at step 7; last good "
+                                               "checkpoint at step 4"):
+        _run(tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.npz")[1]["step"] == 4
+    assert pd.read_csv(tmp_path / "metrics.csv")["step"].tolist() == [4]
+
+
+def test_bad_seed_is_rejected_before_anything_is_written(tmp_path: Path) -> None:
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            train("numwords", "fp32", steps=STEPS, seed=seed, out_dir=tmp_path / "run", model_config=TINY,
+                  progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -136,6 +166,35 @@ def test_cli_divergence_is_one_line_nonzero(tmp_path: Path) -> None:
     assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "training diverged" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_cli_exploding_loss_is_divergence(tmp_path: Path) -> None:
+    """--lr 50 keeps the loss finite (it used to end with a valid loss of 1.5e5 and exit 0)."""
+    proc = _cli("--task", "numwords", "--steps", "30", "--eval-every", "10", "--lr", "50", "--out", str(tmp_path),
+                "--no-progress")
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "training diverged: loss" in lines[0] and "exceeds" in lines[0]
+    assert not (tmp_path / "checkpoint.npz").exists() and not (tmp_path / "metrics.csv").exists()
+
+
+def test_cli_negative_seed_names_the_option_and_creates_nothing(tmp_path: Path) -> None:
+    proc = _cli("--task", "numwords", "--seed", "-1", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--seed" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_resume_without_a_checkpoint_says_it_starts_a_new_run(tmp_path: Path) -> None:
+    args = ("--task", "shakespeare", "--policy", "fp32", "--steps", "2", "--eval-every", "2", "--out",
+            str(tmp_path / "run"), "--resume", "--no-progress", "--json")
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "no checkpoint" in proc.stderr and "starting a new run" in proc.stderr
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.npz")[1]["step"] == 2
+    again = _cli(*args)  # now there is one: resumed (already complete), no note
+    assert again.returncode == 0 and "no checkpoint" not in again.stderr
 
 
 @pytest.mark.slow

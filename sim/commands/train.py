@@ -13,6 +13,17 @@ from sim.commands.common import add_json_arg, positive_float, positive_int, prin
 TASKS = ("numwords", "numwords-hard", "shakespeare")
 
 
+def _seed(text: str) -> int:
+    """argparse type of --seed: checked before the run directory is created, so bad input leaves nothing behind."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train the reference Transformer under a precision policy (real quantization)",
@@ -24,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="fp32", metavar="P",
                    help="a format name (fixed policy), a preset (dsq, dsq-loss, cyclic) or a .toml/.json policy file")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the task's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and dropout")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation, data order and dropout (>= 0)")
     p.add_argument("--seeds", default=None, metavar="S1,S2,..",
                    help="train once per seed (runs in DIR/seed<k>/) and report the mean and a 95%% t interval")
     p.add_argument("--repeats", type=positive_int, default=None, metavar="N",
@@ -34,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=positive_int, default=None, help="steps between evaluations/checkpoints")
     p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (default: the task's)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in DIR from its last checkpoint (a DIR without one starts a new run, with a "
+                        "note on stderr)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -42,11 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.study.seeds import parse_seeds
+    from sim.training.checkpoint import CHECKPOINT_NAME
     from sim.training.train import TrainingDiverged
 
     seeds = parse_seeds(args.seeds, args.repeats, args.seed)
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"--seeds: seeds must be non-negative integers, got {','.join(map(str, seeds))}")
     if len(seeds) > 1 or args.seeds is not None or args.repeats is not None:
         return _run_seeds(args, seeds)
+    if args.resume and not (Path(args.out) / CHECKPOINT_NAME).is_file():
+        # Not an error: a study or script may resume runs that never started. But say it, so a mistyped --out
+        # does not silently train from scratch.
+        print(f"dsqsim: note: --resume: no checkpoint in {args.out}; starting a new run", file=sys.stderr)
     try:
         result = _train_one(args, args.seed, args.out, progress=not args.no_progress)
     except TrainingDiverged as exc:

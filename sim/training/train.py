@@ -3,7 +3,10 @@
 Every step: the policy's config for this step → forward/backward quantized by it → Adam (master weights fp32).
 Every `eval_every` steps (and at the end): evaluate in fp32 on the validation split, let the policy observe the
 validation loss, append a row to DIR/metrics.csv, write DIR/checkpoint.npz atomically and DIR/timeline.json.
-A NaN/Inf loss or gradient stops the run with `TrainingDiverged`; the last good checkpoint is left as it was.
+A NaN/Inf loss or gradient, or a training loss above EXPLOSION_FACTOR x ln(vocabulary size) (four times the loss of
+a uniform guess: a model that bad has diverged, even while its numbers stay finite), stops the run with
+`TrainingDiverged`; the last good checkpoint is left as it was. Steps are numbered as in the metrics: step n is the
+n-th step (metrics rows and checkpoints are at the number of steps completed).
 Monitored policies (`probe_every` set, e.g. dsq-guard): every `probe_every` steps the step's quantization error is
 measured (sim.training.probe) and passed to `policy.observe_quantization`; `policy.observe_train_loss` returning
 True rolls the run back to its last checkpoint (the policy keeps its raised precision) instead of diverging.
@@ -33,9 +36,13 @@ from .tasks import Task, get_task
 METRICS_NAME, TIMELINE_NAME = "metrics.csv", "timeline.json"
 # Columns that depend on the wall clock, so differ between a straight and a resumed run.
 TIMING_COLUMNS = ("wall_s",)
+# A training loss above this many times ln(vocab_size), the loss of a uniform guess, counts as divergence.
+EXPLOSION_FACTOR = 4.0
 
 
 class TrainingDiverged(RuntimeError):
+    """`step` counts steps from 1, as the metrics do: the step that diverged."""
+
     def __init__(self, step: int, what: str, checkpoint_step: int | None, out_dir: Path) -> None:
         kept = f"last good checkpoint at step {checkpoint_step} in {out_dir}" if checkpoint_step else "no checkpoint"
         super().__init__(f"training diverged: {what} at step {step}; {kept}")
@@ -117,29 +124,34 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
     """Train `task` under `policy` for `steps` steps (task default if None), writing into `out_dir`.
 
     `lr` overrides the task's peak learning rate. `resume=True` continues from out_dir's checkpoint (or starts
-    fresh if there is none); without it an existing checkpoint is an error. `on_step(step)` is called after each
-    completed step (tests use it to interrupt a run).
+    fresh if there is none: studies resume every run; `dsqsim train --resume` says so on stderr); without it an
+    existing checkpoint is an error. `on_step(step)` is called after each completed step (tests use it to
+    interrupt a run). Raises `TrainingDiverged` on NaN/Inf or an exploding loss (module docstring).
     """
     from sim.policy import Timeline
 
+    # Every argument is checked before anything is written.
     task_obj = get_task(task) if isinstance(task, str) else task
     policy_obj, policy_name = _resolve_policy(policy)
     steps = task_obj.default_steps if steps is None else steps
     eval_every = eval_every or task_obj.eval_every
     if steps <= 0 or eval_every <= 0:
         raise ValueError(f"steps and eval_every must be positive, got {steps} and {eval_every}")
-    out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT_NAME
-    if ckpt_path.exists() and not resume:
-        raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"the seed must be a non-negative integer, got {seed!r}")
     cfg = model_config or task_obj.model_config()
     adam = adam or task_obj.adam_config()
     if lr is not None:
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError(f"learning rate must be a positive finite number, got {lr}")
         adam = dataclasses.replace(adam, lr=lr)
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT_NAME
+    if ckpt_path.exists() and not resume:
+        raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    explosion_loss = EXPLOSION_FACTOR * math.log(cfg.vocab_size)
     model = Transformer(cfg, seed)
     opt = Adam(model.params, adam, steps)
     data_rng = np.random.default_rng([seed, 2])
@@ -204,14 +216,18 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
             if probing:
                 policy_obj.observe_quantization(step, qstats.summary())
             lr = opt.lr_at(opt.t)
-            gnorm = opt.step(grads, config) if math.isfinite(loss) else math.nan
+            exploded = not math.isfinite(loss) or loss > explosion_loss  # checked before the update, as below
+            gnorm = math.nan if exploded else opt.step(grads, config)
             if policy_obj.observe_train_loss(step, loss if math.isfinite(gnorm) else math.nan):
                 step = _roll_back(restore, ckpt_path, bar)
                 continue
             if not math.isfinite(loss):
-                raise TrainingDiverged(step, f"loss is {loss}", ckpt_step, out)
+                raise TrainingDiverged(step + 1, f"loss is {loss}", ckpt_step, out)
+            if loss > explosion_loss:
+                raise TrainingDiverged(step + 1, f"loss {loss:.4g} exceeds {EXPLOSION_FACTOR:g} x ln(vocabulary "
+                                       f"{cfg.vocab_size}) = {explosion_loss:.3g}", ckpt_step, out)
             if not math.isfinite(gnorm):
-                raise TrainingDiverged(step, f"gradient norm is {gnorm}", ckpt_step, out)
+                raise TrainingDiverged(step + 1, f"gradient norm is {gnorm}", ckpt_step, out)
             loss_sum, loss_count = loss_sum + loss, loss_count + 1
             done = step + 1
             bar.update(1)
