@@ -96,8 +96,10 @@ class NumWordsHard(Task):
     name, metric = "numwords-hard", "bleu"
     batch_size, default_steps, eval_every = 64, 1500, 250
 
-    def __init__(self, eval_size: int = 630) -> None:
+    def __init__(self, eval_size: int = 630, train_size: int | None = None) -> None:
         self.eval_numbers = {"valid": eval_numbers(2001, eval_size, 1), "test": eval_numbers(2002, eval_size, 2)}
+        # A fixed, finite training set (constant seed, independent of the training seed), or None: fresh numbers.
+        self.train_pool = None if train_size is None else _sample_numbers(np.random.default_rng(2003), train_size, 0)
 
     def model_config(self) -> TransformerConfig:
         return TransformerConfig(vocab_size=len(VOCAB), d_model=32, n_heads=2, d_ff=64, n_encoder_layers=1,
@@ -107,6 +109,8 @@ class NumWordsHard(Task):
         return AdamConfig(lr=3e-3, warmup_steps=100)
 
     def sample_batch(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        if self.train_pool is not None:
+            return encode(rng.choice(self.train_pool, size=self.batch_size))
         return encode(_sample_numbers(rng, self.batch_size, 0))
 
     def evaluate(self, model: Any, split: str = "valid", precision: Any = None) -> dict[str, float]:
