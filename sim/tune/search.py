@@ -233,12 +233,16 @@ def _count(study, optuna, with_running: bool = False) -> int:
 
 
 def _worker(cfg: TuneConfig, out: str, storage: str, train_fn: Callable | None, train_kwargs: dict,
-            parallel: bool) -> None:
+            parallel: bool, worker: int = 0) -> None:
+    """Run trials until the study holds `cfg.trials` finished ones. The sampler seed: sequentially, the number of
+    finished trials (reproducible); in parallel, the number of all trials and the worker's index (workers that ask
+    at the same moment get different seeds, so they do not duplicate a trial)."""
     optuna = _optuna()
     study = _open_study(cfg, storage, optuna, create=False)
     ev = _Evaluator(cfg, Path(out), train_fn, train_kwargs)
     while _count(study, optuna, with_running=parallel) < cfg.trials:
-        _run_trial(study, ev, optuna, _count(study, optuna))
+        offset = len(study.get_trials(deepcopy=False)) * 64 + worker if parallel else _count(study, optuna)
+        _run_trial(study, ev, optuna, offset)
 
 
 def run_tune(cfg: TuneConfig, out_dir: str | Path, *, resume: bool = False, workers: int = 1,
@@ -274,8 +278,8 @@ def run_tune(cfg: TuneConfig, out_dir: str | Path, *, resume: bool = False, work
         from sim.sweep.executors import process_context
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
-            for fut in [pool.submit(_worker, cfg, str(out), storage, train_fn, train_kwargs, True)
-                        for _ in range(workers)]:
+            for fut in [pool.submit(_worker, cfg, str(out), storage, train_fn, train_kwargs, True, w)
+                        for w in range(workers)]:
                 fut.result()
     return write_results(cfg, out, study, optuna)
 
