@@ -167,3 +167,28 @@ def test_pruning_stops_trials_dominated_early(tmp_path):
     assert all("at step 4" in why for why in pruned.pruned_because)  # the first evaluation (step 2) is not judged
     for number in rows[rows.state == "complete"].index.drop(0):
         assert rows.loc[number, "objective_value"] < first_cost  # only cheaper trials survive a better cheaper one
+
+
+@pytest.mark.slow
+def test_longer_search_on_the_real_model(tmp_path):
+    """A real budget (full numwords-hard model, 100 steps, 8 trials, tile costing) finds low-precision policies
+    that beat fp32's simulated time; each front policy trains again under `dsqsim train --policy FILE`."""
+    cfg = TuneConfig(task="numwords-hard", workload="tiny-mt", hw="edge-npu", trials=8, steps=100, seed=1,
+                     fidelity="tile", families=("bfp", "mx"))
+    result = run_tune(cfg, tmp_path / "t")
+    assert len(result.trials) == 8 and (result.pareto.speedup > 1).any()
+    best = result.pareto.sort_values("metric").iloc[-1]
+    again = train("numwords-hard", str(tmp_path / "t" / best.policy_file), steps=100, seed=1,
+                  out_dir=tmp_path / "again", eval_every=25, progress=False)
+    assert again.final["bleu"] == pytest.approx(best.metric)  # the same run: a policy file reproduces its trial
+
+
+def test_a_repeated_policy_is_not_trained_again(tmp_path, monkeypatch):
+    import sim.tune.search as search
+
+    fixed = {"kind": "fixed", "description": "same", "config": "bfp8"}
+    monkeypatch.setattr(search, "suggest_policy", lambda trial, families, stages, name: {"name": name, **fixed})
+    counter = _Counting()
+    result = run_tune(CFG, tmp_path / "d", train_fn=counter, model_config=TINY_MODEL)
+    assert counter.calls == 1 and len(result.trials) == 3
+    assert list(result.trials.same_as.iloc[1:]) == [0, 0] and result.trials.metric.nunique() == 1

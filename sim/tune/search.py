@@ -160,6 +160,17 @@ def _run_trial(study, ev: _Evaluator, optuna, seed_offset: int) -> None:
     name = f"trial{trial.number:03d}"
     spec = suggest_policy(trial, cfg.families, cfg.max_stages, name)
     policy = policy_from_dict(spec, name)  # check_monotone runs here
+    twin = _same_policy(study, optuna, spec)
+    if twin is not None:  # the sampler proposed a policy already trained: reuse its result, train nothing
+        for key in ("policy_file", "policy", "curve", "cost", "final", "timeline", "pruned_because"):
+            if key in twin.user_attrs:
+                trial.set_user_attr(key, twin.user_attrs[key])
+        trial.set_user_attr("same_as", twin.number)
+        if twin.state == optuna.trial.TrialState.COMPLETE:
+            study.tell(trial, list(twin.values))
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return
     policy_file = ev.out / "policies" / f"{name}.toml"
     policy_file.parent.mkdir(parents=True, exist_ok=True)
     policy_file.write_text(f"# dsqsim tune trial {trial.number} (task {cfg.task}, {cfg.steps} steps, seed "
@@ -204,6 +215,19 @@ def _run_trial(study, ev: _Evaluator, optuna, seed_offset: int) -> None:
     trial.set_user_attr("timeline", [[s, c.label, result.timeline.reasons.get(s, "")]
                                      for s, c in result.timeline.changes])
     study.tell(trial, [metric, ev.objective_value(cost)])
+
+
+def _same_policy(study, optuna, spec: dict[str, Any]):
+    """A finished trial whose policy equals `spec` but for its name, else None."""
+    def key(d: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in d.items() if k != "name"}, sort_keys=True)
+
+    wanted = key(spec)
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                      optuna.trial.TrialState.PRUNED)):
+        if "policy" in t.user_attrs and key(t.user_attrs["policy"]) == wanted:
+            return t
+    return None
 
 
 def _sampler(optuna, cfg: TuneConfig, offset: int):
@@ -294,7 +318,8 @@ def trials_frame(cfg: TuneConfig, study, optuna, baseline: dict[str, float]) -> 
         spec, cost = t.user_attrs.get("policy", {}), t.user_attrs.get("cost", {})
         row = {"trial": t.number, "state": t.state.name.lower(), "policy_file": t.user_attrs.get("policy_file"),
                "kind": spec.get("kind"), "stages": len(spec.get("stages", [spec.get("config")])),
-               "family": t.params.get("family", cfg.families[0]), "metric_name": metric}
+               "family": t.params.get("family", cfg.families[0]), "metric_name": metric,
+               "same_as": t.user_attrs.get("same_as")}
         if t.state == optuna.trial.TrialState.COMPLETE:
             final = t.user_attrs.get("final", {})
             row.update(metric=float(t.values[0]), objective_value=float(t.values[1]),
