@@ -1,5 +1,5 @@
 """numwords-hard: words up to billions agree with numwords below a million, fixed disjoint evaluation splits,
-encodings fit the model, and a finite training pool when asked."""
+and encodings fit the model."""
 
 from __future__ import annotations
 
@@ -37,12 +37,3 @@ def test_splits_fixed_disjoint_and_encodable():
 def _decode(batch):
     digits = [[nh.VOCAB[t] for t in row if t] for row in batch["src"]]
     return np.array([int("".join(d)) for d in digits])
-
-
-def test_finite_training_pool():
-    task = nh.NumWordsHard(train_size=50)
-    seen = set()
-    rng = np.random.default_rng(1)
-    for _ in range(5):
-        seen.update(_decode(task.sample_batch(rng)))
-    assert seen <= set(task.train_pool) and len(task.train_pool) == 50
