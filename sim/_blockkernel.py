@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -119,21 +120,32 @@ def _strided(x, bits, y, block, man_bits, pow2):  # noqa: ANN001, ANN202
 
 @functools.cache
 def available() -> bool:
-    """numba is installed and not disabled (DSQSIM_NO_NUMBA=1). Importing it costs ~0.3 s of CPU, so it happens
-    on the first quantization that uses a kernel, not when `sim.formats` is imported."""
-    return not os.environ.get("DSQSIM_NO_NUMBA") and importlib.util.find_spec("numba") is not None
+    """numba imports and is not disabled (DSQSIM_NO_NUMBA=1). The import costs ~0.3 s of CPU, so it happens on the
+    first quantization that could use a kernel, not when `sim.formats` is imported."""
+    if os.environ.get("DSQSIM_NO_NUMBA") or importlib.util.find_spec("numba") is None:
+        return False
+    try:
+        import numba  # noqa: F401
+    except Exception:  # a broken or incompatible install: numpy does the work
+        return False
+    return True
+
+
+_LOCK = threading.Lock()
 
 
 @functools.cache
 def _kernels() -> dict[str, Any]:
     import numba
 
-    jit = numba.njit(cache=True, nogil=True)  # compiled once, then loaded from __pycache__
-    inline = numba.njit(cache=True, nogil=True, inline="always")  # so a constant block size reaches the loops
-    g = globals()
-    rows = g["_rows"]
-    g["_rare"], g["_rows"] = jit(g["_rare"]), inline(rows)  # the kernels below find these when compiled
-    return {"rows16": jit(_rows16), "rows32": jit(_rows32), "rows": jit(rows), "strided": jit(_strided)}
+    with _LOCK:  # the module globals below are replaced once, even if threads get here together
+        jit = numba.njit(cache=True, nogil=True)  # compiled once, then loaded from __pycache__
+        inline = numba.njit(cache=True, nogil=True, inline="always")  # so a constant block size reaches the loops
+        g = globals()
+        if not isinstance(g["_rows"], numba.core.registry.CPUDispatcher):
+            g["_rare"], g["_rows"] = jit(g["_rare"]), inline(g["_rows"])  # the kernels find these when compiled
+        rows = g["_rows"].py_func
+        return {"rows16": jit(_rows16), "rows32": jit(_rows32), "rows": jit(rows), "strided": jit(_strided)}
 
 
 def int_codes_f32(x: np.ndarray, y: np.ndarray, shape: tuple[int, int, int], block: int, man_bits: int) -> None:

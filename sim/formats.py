@@ -296,10 +296,12 @@ def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> n
 
 
 # Nearest rounding of block formats, the hot path of the reference training loop: no moveaxis or padding copies.
-# The result is a copy of x in x's memory order; blocks are strided views of it, shaped [outer, nblocks, B, inner]
-# (inner = the elements after the blocking axis in memory), quantized in place. Integer codes (bfp, mxint) are
-# rounded with one addition and one subtraction of a per-block magic number (as in `_round_float`) on |x|, whose
-# sign is put back afterwards, so -0.0 and ties to even come out exactly as rint() gives them.
+# x is seen in its own memory order as [outer, length, inner] (inner = the elements after the blocking axis in
+# memory; plans cached per shape, strides, axis and block size). bfp/mxint8 of float32 go to the compiled kernels
+# (sim/_blockkernel.py) when numba is there. Otherwise blocks are strided views [outer, nblocks, B, inner] of a copy
+# laid out like x, quantized in place; integer codes are rounded with one addition and one subtraction of a
+# per-block magic number (as in `_round_float`) on |x|, whose sign is put back afterwards, so -0.0 and ties to even
+# come out exactly as rint() gives them.
 
 
 _Plan = tuple[tuple[int, ...], tuple[int, int, int], tuple[tuple[int, int, int, int], ...], tuple[int, ...]]
