@@ -192,3 +192,11 @@ def test_a_repeated_policy_is_not_trained_again(tmp_path, monkeypatch):
     result = run_tune(CFG, tmp_path / "d", train_fn=counter, model_config=TINY_MODEL)
     assert counter.calls == 1 and len(result.trials) == 3
     assert list(result.trials.same_as.iloc[1:]) == [0, 0] and result.trials.metric.nunique() == 1
+
+
+def test_policy_file_names_make_plot_file_names():
+    """A study over tune's policy files names its roofline plots without a '.toml' suffix."""
+    from reports.files import slug
+
+    name = slug("/tmp/out/policies/trial015.toml")
+    assert "." not in name and name.endswith("trial015_toml")
