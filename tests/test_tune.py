@@ -200,3 +200,12 @@ def test_policy_file_names_make_plot_file_names():
 
     name = slug("/tmp/out/policies/trial015.toml")
     assert "." not in name and name.endswith("trial015_toml")
+
+
+def test_the_tuned_candidate_example_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "policies" / "dsq_tuned_numwords_hard.toml"
+    policy = get_policy(str(path))
+    check_monotone(policy.stages)
+    assert policy.kind == "dsq" and len(policy.stages) == 2
