@@ -44,8 +44,10 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
     t, cfg = res.tables, res.info.get("config", {})
     summary = t["summary"]
     first = summary["policy"].iloc[0] if len(summary) else "?"
+    seeds = (f"seeds {', '.join(map(str, cfg['seeds']))}; curves and timelines show seed {cfg['seeds'][0]}"
+             if cfg.get("seeds") else f"seed {cfg.get('seed', '?')}")
     out = [f"<p>Task <b>{html.escape(str(cfg.get('task', '?')))}</b> trained for {cfg.get('steps', '?')} steps "
-           f"(seed {cfg.get('seed', '?')}) under each policy; each policy's recorded precision timeline costed on "
+           f"({seeds}) under each policy; each policy's recorded precision timeline costed on "
            f"workload <b>{html.escape(str(cfg.get('workload', '?')))}</b> on machine "
            f"<b>{html.escape(str(cfg.get('hw', '?')))}</b> (engine fidelity {cfg.get('fidelity', '?')}). "
            f"Totals are over the whole run; speedup and reductions are against <b>{html.escape(str(first))}</b> "
