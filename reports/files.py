@@ -84,4 +84,5 @@ def save_figure(fig, path: str | os.PathLike) -> list[Path]:
 
 def slug(name: str) -> str:
     """A file-name-safe form of a policy or config name (plot files are named `roofline_<slug>`)."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))
+    # No dots: a policy file's name ("trial015.toml") would otherwise read as a file suffix.
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name))

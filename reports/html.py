@@ -45,8 +45,10 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
     t, cfg = res.tables, res.info.get("config", {})
     summary = t["summary"]
     first = summary["policy"].iloc[0] if len(summary) else "?"
+    seeds = (f"seeds {', '.join(map(str, cfg['seeds']))}; curves and timelines show seed {cfg['seeds'][0]}"
+             if cfg.get("seeds") else f"seed {cfg.get('seed', '?')}")
     out = [f"<p>Task <b>{html.escape(str(cfg.get('task', '?')))}</b> trained for {cfg.get('steps', '?')} steps "
-           f"(seed {cfg.get('seed', '?')}) under each policy; each policy's recorded precision timeline costed on "
+           f"({seeds}) under each policy; each policy's recorded precision timeline costed on "
            f"workload <b>{html.escape(str(cfg.get('workload', '?')))}</b> on machine "
            f"<b>{html.escape(str(cfg.get('hw', '?')))}</b> (engine fidelity {cfg.get('fidelity', '?')}). "
            f"Totals are over the whole run; speedup and reductions are against <b>{html.escape(str(first))}</b> "
@@ -57,7 +59,7 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
              "cost", "cost_includes", "dram_bytes", "dram_bytes_minimal", "reread_factor", "traffic_reduction",
              "traffic_reduction_minimal", "traffic_reduction_dsq_minimal", "arith_bitops", "bitops_reduction",
              "step_time_s",
-             "compute_busy", "dram_busy", "configs", "train_wall_s"]
+             "compute_busy", "dram_busy", "configs", "train_wall_s", "n_seeds", "speedup_mean", "speedup_ci95"]
     key_cols = [c for c in order if c in summary.columns]
     caption = ("Summary (time_s: simulated training time; peak_bytes: peak DRAM of one step at the policy's worst "
                "configuration; max_batch: largest batch fitting the machine's DRAM; energy, cost, bytes and bit-ops: "
@@ -82,6 +84,9 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
         figs.append((plots.speedup_vs_bandwidth(t["bandwidth"]), "speedup_vs_bandwidth",
                      f"Speedup against DRAM bandwidth (each policy's timeline re-costed at scaled bandwidth, "
                      f"{fid} fidelity)"))
+    if any(c.endswith("_ci95") for c in summary.columns):  # a study over several seeds
+        figs.insert(0, (plots.seed_intervals(summary), "seed_intervals",
+                        "Final accuracy and speedup: mean over seeds, error bars the 95 % Student-t interval"))
     if len(t["busy"]):
         figs.append((plots.busy_summary(t["busy"]), "busy_summary", "Where the simulated training time goes"))
     for fig, name, caption in figs:

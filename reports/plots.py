@@ -231,3 +231,55 @@ def energy_breakdown(energy: pd.DataFrame, title: str = "") -> Figure:
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# The panels of `seed_intervals`, in order (the summary carries more interval columns; the table shows them all).
+_CI_LABELS = {"final_bleu": "test BLEU [0-100]", "final_bpc": "validation bits per character",
+              "final_valid_loss": "validation loss [nats/token]", "speedup": "simulated speedup [x]",
+              "traffic_reduction": "DRAM traffic reduction [x]"}
+
+
+def seed_intervals(summary: pd.DataFrame) -> Figure:
+    """Mean over seeds with its 95 % Student-t interval as error bars, one panel per figure that has
+    `<col>_mean`/`<col>_ci95` columns (accuracy first, then speedup), one bar per policy."""
+    cols = [c for c in _CI_LABELS if f"{c}_mean" in summary and f"{c}_ci95" in summary]
+    if not cols:
+        raise ValueError("no <figure>_mean/<figure>_ci95 columns: run the study with several seeds")
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.6 * len(cols), 3.8), dpi=120, squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    policies = list(summary["policy"])
+    n = int(summary["n_seeds"].max()) if "n_seeds" in summary else 0
+    for ax, col in zip(axes[0], cols, strict=True):
+        err = summary[f"{col}_ci95"].fillna(0.0)
+        ax.bar(range(len(policies)), summary[f"{col}_mean"], yerr=err, capsize=4,
+               color=[cmap(i % 10) for i in range(len(policies))], edgecolor="black", lw=0.5)
+        ax.set_xticks(range(len(policies)), policies, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(_CI_LABELS[col])
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(f"mean over {n} seeds, error bars: 95 % Student-t interval", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(trials: pd.DataFrame, metric: str, metric_label: str, cost: str, cost_label: str,
+                 baseline_cost: float | None = None) -> Figure:
+    """Accuracy (`metric`) against simulated cost (`cost`) of every trial; the Pareto-optimal trials (`pareto`
+    column true) joined by a step line; `baseline_cost` (fp32's cost) drawn as a vertical line when given."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    done = trials[trials[metric].notna() & trials[cost].notna()]
+    rest = done[~done["pareto"].astype(bool)]
+    front = done[done["pareto"].astype(bool)].sort_values(cost)
+    ax.scatter(rest[cost], rest[metric], s=22, color="tab:gray", alpha=0.7, label="trial")
+    ax.step(front[cost], front[metric], where="post", color="tab:red", lw=1.2, alpha=0.8)
+    ax.scatter(front[cost], front[metric], s=40, color="tab:red", zorder=3, label="Pareto front")
+    for _, row in front.iterrows():
+        ax.annotate(str(row.get("trial", "")), (row[cost], row[metric]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    if baseline_cost is not None:
+        ax.axvline(baseline_cost, color="black", ls="--", lw=1, label="fp32 cost")
+    ax.set_xlabel(cost_label)
+    ax.set_ylabel(metric_label)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

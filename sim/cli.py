@@ -15,7 +15,7 @@ from sim import __version__
 # Order is the order shown by `dsqsim --help`. A module that does not exist yet is simply not offered.
 COMMANDS = [
     "presets", "trace", "roofline", "compare", "simulate", "gemm", "dram_bench",
-    "memory", "train", "study", "sweep", "report",
+    "memory", "train", "study", "tune", "sweep", "report",
 ]
 
 

@@ -151,7 +151,8 @@ def _filled_args(command: str, hw: str, out_dir=None, **over: str) -> list[str] 
     """The command with its required options filled with valid values (then overridden), or None if unknown."""
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     valid = {"--workload": "tiny-lm", "--hw": hw, "--policy": "bf16", "--policies": "bf16", "--m": "16",
-             "--k": "16", "--n": "16", "--task": "numwords", "--out": str(out_dir or "unused-out-dir")}
+             "--k": "16", "--n": "16", "--task": "numwords", "--trials": "1", "--steps": "1",
+             "--out": str(out_dir or "unused-out-dir")}
     args = [command]
     for action in sub.choices[command]._actions:
         if not action.required:

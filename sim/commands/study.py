@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"], help="training steps (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="evaluate every N steps (default steps/5)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s)")
+    p.add_argument("--seeds", default=None, metavar="S1,S2,..",
+                   help="train every policy once per seed; the summary gains mean and 95%% t interval columns")
+    p.add_argument("--repeats", type=positive_int, default=None, metavar="N", help="seeds --seed .. --seed+N-1")
     p.add_argument("--fidelity", default="tile",
                    help="engine fidelity: roofline, tile or transaction (default %(default)s)")
     p.add_argument("--dram-bw-scale", default="0.25,0.5,1,2,4",
@@ -60,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
             scales.append(float(item))
         except ValueError:
             raise ValueError(f"--dram-bw-scale: expected numbers, got {item!r}") from None
+    from sim.study.seeds import parse_seeds
+
+    seeds = parse_seeds(args.seeds, args.repeats, args.seed)
     config = StudyConfig(
         task=args.task, workload=args.workload, hw=args.hw, policies=tuple(split_list(args.policies)),
-        steps=args.steps, seed=args.seed, fidelity=args.fidelity, bw_fidelity=args.bw_fidelity, batch=args.batch,
+        steps=args.steps, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (), fidelity=args.fidelity,
+        bw_fidelity=args.bw_fidelity, batch=args.batch,
         seq_len=args.seq_len,
         dram_bw_scales=tuple(scales), eval_every=args.eval_every, device_hour_price=args.device_hour_price,
         price_kwh=args.price_kwh,
@@ -78,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
                         "max_batch", "energy_j", "cost", "dram_bytes", "traffic_reduction", "arith_bitops",
                         "bitops_reduction") if c in result.summary]
     print(result.summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if len(seeds) > 1:
+        _print_seed_intervals(result.summary, len(seeds))
     print("\n(time_s: simulated training time of the run; bytes and bit-ops: totals over the run; ratios against "
           f"{config.policies[0]}; peak_bytes: peak DRAM of one step, worst configuration; max_batch: largest batch "
           "fitting the machine's DRAM)")
@@ -91,3 +100,13 @@ def run(args: argparse.Namespace) -> int:
 def _records(df) -> list[dict]:
     """Rows as dicts with NaN as None, so the JSON is strict."""
     return df.astype(object).where(df.notna(), None).to_dict(orient="records")
+
+
+def _print_seed_intervals(summary, n_seeds: int) -> None:
+    from sim.study.seeds import format_mean_ci
+
+    print(f"\nmean ± 95% t interval over {n_seeds} seeds (costs from each seed's own timeline):")
+    cols = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and f"{c[:-5]}_ci95" in summary]
+    for _, row in summary.iterrows():
+        cells = "  ".join(f"{c} {format_mean_ci(row[f'{c}_mean'], row[f'{c}_ci95'], 4)}" for c in cols)
+        print(f"{row['policy']}: {cells}")

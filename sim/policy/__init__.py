@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.formats import get_format
+from sim.policy.guard import GuardPolicy
 from sim.policy.policies import (
     CyclicPolicy,
     FixedPolicy,
@@ -26,12 +27,12 @@ from sim.policy.timeline import Timeline
 from sim.precision import DSQ_POINTS, PrecisionConfig
 
 __all__ = [
-    "Policy", "FixedPolicy", "SchedulePolicy", "LossTriggeredPolicy", "CyclicPolicy", "Timeline",
+    "Policy", "FixedPolicy", "SchedulePolicy", "LossTriggeredPolicy", "CyclicPolicy", "GuardPolicy", "Timeline",
     "get_policy", "list_policies", "describe_configs", "policy_from_dict", "load_policy_file", "check_monotone",
     "KINDS",
 ]
 
-KINDS = ("fixed", "dsq", "dsq-loss", "cyclic")
+KINDS = ("fixed", "dsq", "dsq-loss", "cyclic", "dsq-guard")
 _PRESETS_PATH = Path(__file__).with_name("presets.toml")
 _FIXED_LISTED = ("fp32", "bf16", "fp16", "fixed16", "fixed8", "bfp8", "mxfp8_e4m3")
 _COMMON_KEYS = {"name", "kind", "description"}
@@ -40,6 +41,8 @@ _KIND_KEYS = {
     "dsq": {"stages", "at"},
     "dsq-loss": {"stages", "patience", "min_delta", "assume_at"},
     "cyclic": {"base", "family", "low_bits", "high_bits", "cycles", "points", "block_size"},
+    "dsq-guard": {"stages", "thresholds", "flush_thresholds", "probe_every", "patience", "spike_factor", "spike_warmup",
+                  "max_rollbacks"},
 }
 
 
@@ -91,6 +94,9 @@ def policy_from_dict(d: dict[str, Any], default_name: str = "custom") -> Policy:
         configs = [_config(s, f"{name} stage {i + 1}") for i, s in enumerate(stages)]
         if kind == "dsq":
             return SchedulePolicy(name, configs, d.get("at"), desc)
+        if kind == "dsq-guard":
+            extra = {k: d[k] for k in _KIND_KEYS["dsq-guard"] - {"stages"} if k in d}
+            return GuardPolicy(name, configs, description=desc, **extra)
         extra = {k: d[k] for k in ("patience", "min_delta", "assume_at") if k in d}
         return LossTriggeredPolicy(name, configs, description=desc, **extra)
     except TypeError as exc:  # a wrongly typed value reaching a constructor

@@ -52,6 +52,9 @@ class Policy:
     """Base class: maps (step, total_steps) and observed validation losses to a PrecisionConfig."""
 
     kind: ClassVar[str] = ""
+    # Training-loop hooks (sim.training.train): measure quantization error every `probe_every` steps (None: never)
+    # and pass it to `observe_quantization`; `observe_train_loss` returning True rolls back to the last checkpoint.
+    probe_every: int | None = None
 
     def __init__(self, name: str, description: str = "") -> None:
         self.name = name
@@ -62,6 +65,17 @@ class Policy:
 
     def observe(self, step: int, valid_loss: float) -> None:
         """Validation loss after ``step``; only loss-triggered policies act on it."""
+
+    def observe_quantization(self, step: int, stats: dict[str, dict[str, float]]) -> None:
+        """Quantization error measured at ``step``: {point: {"rel_error", "flush_share", ...}}; monitored only."""
+
+    def observe_train_loss(self, step: int, loss: float) -> bool:
+        """Training loss of ``step`` (possibly NaN/inf); True asks the loop to roll back to its last checkpoint."""
+        return False
+
+    def change_reason(self, step: int, total_steps: int) -> str:
+        """Why the configuration at ``step`` differs from the step before (recorded in the timeline)."""
+        return ""
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name}
@@ -154,6 +168,11 @@ class SchedulePolicy(_Staged):
     def timeline(self, total_steps: int) -> Timeline:
         return self._timeline_from_starts(_stage_starts(self.at, total_steps), total_steps)
 
+    def change_reason(self, step: int, total_steps: int) -> str:
+        starts = _stage_starts(self.at, total_steps)
+        return next((f"schedule: stage {i + 2} from {f:.0%} of the run" for i, (s, f) in
+                     enumerate(zip(starts, self.at, strict=True)) if s == step), "")
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "description": self.description,
                 "stages": self._stages_dict(), "at": self.at}
@@ -191,6 +210,12 @@ class LossTriggeredPolicy(_Staged):
     def config_at(self, step: int, total_steps: int) -> PrecisionConfig:
         _check_step(step, total_steps)
         return self.stages[sum(step >= s for s in self.switch_steps)]
+
+    def change_reason(self, step: int, total_steps: int) -> str:
+        if step in self.switch_steps:
+            return (f"validation loss plateau: no improvement > {self.min_delta:g} in {self.patience} evaluations, "
+                    f"stage {self.switch_steps.index(step) + 2}")
+        return ""
 
     def observe(self, step: int, valid_loss: float) -> None:
         self.evaluations += 1

@@ -20,24 +20,27 @@ _CONFIG_COLUMNS = (*DSQ_POINTS, "activation", "master", "optimizer")
 class Timeline:
     """``changes``: (first step, config) in increasing step order, the first at step 0; each config runs until the
     next change or ``total_steps``. Iterating a Timeline yields ``fractions()``, the (config, fraction of steps)
-    pairs that `dsqsim compare`/`study` average over."""
+    pairs that `dsqsim compare`/`study` average over. ``reasons``: why the config changed at a step, where the
+    policy said (e.g. a monitored policy's "q3 relative error 0.09 > 0.05")."""
 
     total_steps: int
     changes: list[tuple[int, PrecisionConfig]] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.total_steps, int) or self.total_steps <= 0:
             raise ValueError(f"timeline total_steps must be a positive integer, got {self.total_steps!r}")
         changes, self.changes = list(self.changes), []
+        reasons, self.reasons = dict(self.reasons), {}
         for step, config in changes:
-            self.record(step, config)
+            self.record(step, config, reasons.get(step, ""))
 
     @classmethod
     def constant(cls, config: PrecisionConfig, total_steps: int) -> Timeline:
         return cls(total_steps, [(0, config)])
 
-    def record(self, step: int, config: PrecisionConfig) -> None:
-        """Note that ``config`` is in use from ``step`` on (a no-op when it is already the current one)."""
+    def record(self, step: int, config: PrecisionConfig, reason: str = "") -> None:
+        """Note that ``config`` is in use from ``step`` on (a no-op when it is already the current one), and why."""
         if not isinstance(config, PrecisionConfig):
             raise ValueError(f"timeline entries must be PrecisionConfig, got {type(config).__name__}")
         if not 0 <= step < self.total_steps:
@@ -51,6 +54,8 @@ class Timeline:
             if config == last_config:
                 return
         self.changes.append((int(step), config))
+        if reason:
+            self.reasons[int(step)] = str(reason)
 
     def segments(self) -> list[tuple[int, int, PrecisionConfig]]:
         """(first step, end step exclusive, config) for each change point."""
@@ -93,17 +98,18 @@ class Timeline:
 
         rows = [
             {"step_start": s, "step_end": e, "steps": e - s, "fraction": (e - s) / self.total_steps,
-             "label": c.label, **c.to_dict()}
+             "label": c.label, **c.to_dict(), "reason": self.reasons.get(s, "")}
             for s, e, c in self.segments()
         ]
-        columns = ["step_start", "step_end", "steps", "fraction", "label", *_CONFIG_COLUMNS]
+        columns = ["step_start", "step_end", "steps", "fraction", "label", *_CONFIG_COLUMNS, "reason"]
         return pd.DataFrame(rows, columns=columns)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": _SCHEMA_VERSION,
             "total_steps": self.total_steps,
-            "changes": [{"step": s, "config": c.to_dict()} for s, c in self.changes],
+            "changes": [{"step": s, "config": c.to_dict(), **({"reason": self.reasons[s]} if s in self.reasons else {})}
+                        for s, c in self.changes],
         }
 
     @classmethod
@@ -115,9 +121,10 @@ class Timeline:
                              f"(expected {_SCHEMA_VERSION})")
         try:
             changes = [(int(c["step"]), PrecisionConfig.from_dict(c["config"])) for c in d["changes"]]
+            reasons = {int(c["step"]): str(c["reason"]) for c in d["changes"] if c.get("reason")}
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed timeline change entry: {exc}") from None
-        return cls(int(d["total_steps"]), changes)
+        return cls(int(d["total_steps"]), changes, reasons)
 
     def save(self, path: str | Path) -> Path:
         """Write JSON (``.json``) or CSV (``.csv``, the to_frame table)."""
@@ -152,8 +159,10 @@ class Timeline:
         missing = [c for c in ("step_start", "step_end", *DSQ_POINTS) if c not in frame.columns]
         if missing or frame.empty:
             raise ValueError(f"{path}: not a timeline CSV (missing {', '.join(missing) or 'rows'})")
-        changes = []
+        changes, reasons = [], {}
         for row in frame.to_dict("records"):
             config = {c: row[c] for c in _CONFIG_COLUMNS if row.get(c)}
             changes.append((int(row["step_start"]), PrecisionConfig.from_dict(config)))
-        return cls(int(frame["step_end"].astype(int).max()), changes)
+            if row.get("reason"):
+                reasons[int(row["step_start"])] = row["reason"]
+        return cls(int(frame["step_end"].astype(int).max()), changes, reasons)

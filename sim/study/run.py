@@ -42,6 +42,7 @@ class StudyConfig:
     eval_every: int | None = None     # evaluation interval in steps (None: steps // 5, so curves have 5 points)
     device_hour_price: float | None = None   # price of one device hour: adds the run's device-time cost
     price_kwh: float | None = None           # price of one kWh: adds the energy cost (when `energy_j` is modelled)
+    seeds: tuple[int, ...] = ()       # several training seeds (empty: just `seed`); the first one's run is shown
 
     def __post_init__(self) -> None:
         if not self.policies:
@@ -54,6 +55,8 @@ class StudyConfig:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if self.bw_fidelity is None:
             object.__setattr__(self, "bw_fidelity", self.fidelity)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds!r}")
         if not self.dram_bw_scales or not all(s > 0 for s in self.dram_bw_scales):
             raise ValueError(f"dram_bw_scales must be positive numbers, got {self.dram_bw_scales!r}")
         for key in ("device_hour_price", "price_kwh"):
@@ -83,21 +86,34 @@ class StudyResult:
     out_dir: Path | None = None
     report_path: Path | None = None
     extras: dict = field(default_factory=dict, repr=False)   # engine results, roofline results (not saved)
+    seeds: pd.DataFrame | None = None  # one row per policy and seed: final metrics and run totals (seeds.csv)
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if name.endswith((".toml", ".json")) else name)
 
 
-class _PolicyRun:
-    """One policy's training run under `dir`: reuse a finished one (done.json), or train (resuming a checkpoint)."""
+def study_seeds(cfg: StudyConfig) -> tuple[int, ...]:
+    return tuple(cfg.seeds) or (int(cfg.seed),)
 
-    def __init__(self, cfg: StudyConfig, policy_name: str, root: Path):
+
+class _PolicyRun:
+    """One policy's training run under `dir`: reuse a finished one (done.json), or train (resuming a checkpoint).
+    With several seeds each seed has its own run, under `policies/<name>/seed<k>/`."""
+
+    def __init__(self, cfg: StudyConfig, policy_name: str, root: Path, seed: int | None = None):
         self.cfg, self.name = cfg, policy_name
+        self.seed = study_seeds(cfg)[0] if seed is None else int(seed)
         self.dir = root / "policies" / _safe(policy_name)
+        if len(study_seeds(cfg)) > 1:
+            self.dir = self.dir / f"seed{self.seed}"
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.name, self.seed
 
     def fingerprint(self) -> dict:
-        return {"task": self.cfg.task, "policy": self.name, "steps": int(self.cfg.steps), "seed": self.cfg.seed,
+        return {"task": self.cfg.task, "policy": self.name, "steps": int(self.cfg.steps), "seed": self.seed,
                 "eval_every": self.eval_every}
 
     @property
@@ -128,8 +144,8 @@ class _PolicyRun:
         t0 = time.perf_counter()
         extra = {}
         if report_steps and accepts(train_fn, "on_step"):
-            extra["on_step"] = lambda done: report(self.name, done)
-        result = train_fn(self.cfg.task, self.name, self.cfg.steps, self.cfg.seed, out_dir=self.dir / "train",
+            extra["on_step"] = lambda done: report(f"{self.name}#{self.seed}", done)
+        result = train_fn(self.cfg.task, self.name, self.cfg.steps, self.seed, out_dir=self.dir / "train",
                           resume=resume, eval_every=self.eval_every, progress=progress, **extra)
         info = {"run": self.fingerprint(), "final": {k: _num(v) for k, v in result.final.items()},
                 "train_wall_s": float(getattr(result, "wall_s", time.perf_counter() - t0))}
@@ -150,21 +166,22 @@ def _train_one(run: _PolicyRun, train_fn: Callable, resume: bool, report_steps: 
 
 
 def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progress: bool, workers: int,
-               say: Callable[[str], None]) -> dict[str, tuple]:
-    """Train the runs not finished yet, `workers` at a time (processes); finished runs are reused."""
-    finished: dict[str, tuple] = {}
+               say: Callable[[str], None]) -> dict[tuple[str, int], tuple]:
+    """Train the runs not finished yet, `workers` at a time (processes); finished runs are reused. Keyed by
+    (policy, seed)."""
+    finished: dict[tuple[str, int], tuple] = {}
     todo = []
     for run in runs:
         done = run.load_finished() if resume else None
         if done is not None:
             say(f"[{run.name}] reusing the finished training run in {run.dir}")
-            finished[run.name] = done
+            finished[run.key] = done
         else:
             todo.append(run)
     if workers <= 1 or len(todo) <= 1:
         for run in todo:
             say(f"[{run.name}] training {run.cfg.steps} steps on task {run.cfg.task} ...")
-            finished[run.name] = run.train(train_fn, resume, progress)
+            finished[run.key] = run.train(train_fn, resume, progress)
         return finished
     from concurrent.futures import as_completed
 
@@ -182,10 +199,10 @@ def _train_all(runs: list[_PolicyRun], train_fn: Callable, resume: bool, progres
         futures = {pool.submit(_train_one, run, train_fn, resume, progress): run for run in todo}
         for fut in as_completed(futures):
             run = futures[fut]
-            finished[run.name] = fut.result()
+            finished[run.key] = fut.result()
             if progress:
-                bar.set(run.name, run.cfg.steps)
-            say(f"[{run.name}] trained in {finished[run.name][2]['train_wall_s']:.0f} s")
+                bar.set(f"{run.name}#{run.seed}", run.cfg.steps)
+            say(f"[{run.name}] trained in {finished[run.key][2]['train_wall_s']:.0f} s")
     return finished
 
 
@@ -249,9 +266,11 @@ def _run_study(cfg: StudyConfig, out: Path | None, trace, machine, resume: bool,
                workers: int, train_fn: Callable, say: Callable[[str], None]) -> StudyResult:
     root = out if out is not None else Path(tempfile.mkdtemp(prefix="dsqsim-study-"))
     cache = ResultCache(root / "cache")  # on disk, so parallel workers fill it and a re-run reuses it
-    runs = [_PolicyRun(cfg, name, root) for name in cfg.policies]
-    trained = _train_all(runs, train_fn, resume, progress, workers, say)
-    jobs = [(machine, c, cfg.fidelity) for name in cfg.policies for c, _ in trained[name][1]]
+    seeds = study_seeds(cfg)
+    runs = [_PolicyRun(cfg, name, root, seed) for name in cfg.policies for seed in seeds]
+    all_trained = _train_all(runs, train_fn, resume, progress, workers, say)
+    trained = {name: all_trained[(name, seeds[0])] for name in cfg.policies}  # the first seed's run is shown
+    jobs = [(machine, c, cfg.fidelity) for tr in all_trained.values() for c, _ in tr[1]]
     jobs += [(machine.with_overrides(dram_bw_scale=float(s)), c, cfg.bw_fidelity) for name in cfg.policies
              for c, _ in trained[name][1] for s in cfg.dram_bw_scales if s != 1.0 or cfg.bw_fidelity != cfg.fidelity]
     say(f"simulating {len(jobs)} configuration(s), {workers} at a time ...")
@@ -266,6 +285,7 @@ def _run_study(cfg: StudyConfig, out: Path | None, trace, machine, resume: bool,
         prefetch(trace, jobs, cache, workers, on_done=lambda: sim_bar.update(1))
 
     parts = [_cost_policy(cfg, name, *trained[name], trace, machine, cache, say) for name in cfg.policies]
+    seed_rows = seed_table(cfg, all_trained, trace, machine, cache)
     if out is None:
         shutil.rmtree(root, ignore_errors=True)
     summaries = [p["summary"] for p in parts]
@@ -277,16 +297,21 @@ def _run_study(cfg: StudyConfig, out: Path | None, trace, machine, resume: bool,
     extras = {p["summary"]["policy"]: p["extras"] for p in parts}
 
     summary = _with_ratios(pd.DataFrame(summaries), cfg)
+    if len(seeds) > 1:
+        summary = with_seed_intervals(summary, seed_rows)
     result = StudyResult(
         config=cfg, summary=summary, metrics=_lead(pd.concat(metrics, ignore_index=True), ["policy", "step"]),
         timeline=pd.concat(timelines, ignore_index=True),
         configs=_lead(pd.concat(configs, ignore_index=True), ["policy", "config", "steps", "fraction"]),
         traffic=traffic_frame(summary), busy=busy_frame(summary, spans),
-        bandwidth=pd.DataFrame(bandwidth), extras=extras,
+        bandwidth=pd.DataFrame(bandwidth), extras=extras, seeds=seed_rows,
     )
     if out is not None:
         from sim.study.output import write_study
+        from sim.sweep.store import atomic_write_frame
 
+        for suffix in (".csv", ".parquet"):  # before the report, which reads it
+            atomic_write_frame(seed_rows, out / f"seeds{suffix}")
         write_study(result, out, trace, machine, report=report)
         say(f"wrote the study tables to {out}/" + (f"; report: {result.report_path}" if report else ""))
     return result
@@ -411,3 +436,33 @@ def _with_ratios(summary: pd.DataFrame, cfg: StudyConfig | None = None) -> pd.Da
 def _lead(df: pd.DataFrame, first: Sequence[str]) -> pd.DataFrame:
     first = [c for c in first if c in df.columns]
     return df[first + [c for c in df.columns if c not in first]]
+
+
+def seed_table(cfg: StudyConfig, trained: dict[tuple[str, int], tuple], trace, machine, cache) -> pd.DataFrame:
+    """One row per (policy, seed): final metrics, and the run's totals from costing that seed's own timeline (a
+    loss-triggered policy's timeline differs between seeds); speedup and reductions against the first policy's run
+    with the same seed."""
+    rows = []
+    for (name, seed), (_, tl, info) in trained.items():
+        f = cost_timeline(trace, machine, tl, cfg.fidelity, cache).figures
+        final = {(k if k.startswith("final_") else f"final_{k}"): v for k, v in info.get("final", {}).items()}
+        rows.append({"policy": name, "seed": seed, **final, "time_s": f["time_s"] * tl.total_steps,
+                     "dram_bytes": f["dram_bytes"] * tl.total_steps,
+                     "arith_bitops": f["arith_bitops"] * tl.total_steps})
+    df = pd.DataFrame(rows)
+    base = df[df.policy == cfg.policies[0]].set_index("seed")
+    df["speedup"] = df.seed.map(base.time_s) / df.time_s
+    df["traffic_reduction"] = df.seed.map(base.dram_bytes) / df.dram_bytes
+    df["bitops_reduction"] = df.seed.map(base.arith_bitops) / df.arith_bitops
+    return df
+
+
+def with_seed_intervals(summary: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
+    """Summary plus `n_seeds` and `<col>_mean`/`<col>_ci95` (Student t, 95 %) over seeds for the final metrics,
+    speedup and reductions."""
+    from sim.study.seeds import aggregate_seeds
+
+    cols = [c for c in seeds.columns if c.startswith("final_")]
+    cols += ["speedup", "traffic_reduction", "bitops_reduction"]
+    agg = aggregate_seeds(seeds, "policy", cols)
+    return summary.merge(agg, on="policy", how="left")

@@ -7,6 +7,9 @@ A NaN/Inf loss or gradient, or a training loss above EXPLOSION_FACTOR x ln(vocab
 a uniform guess: a model that bad has diverged, even while its numbers stay finite), stops the run with
 `TrainingDiverged`; the last good checkpoint is left as it was. Steps are numbered as in the metrics: step n is the
 n-th step (metrics rows and checkpoints are at the number of steps completed).
+Monitored policies (`probe_every` set, e.g. dsq-guard): every `probe_every` steps the step's quantization error is
+measured (sim.training.probe) and passed to `policy.observe_quantization`; `policy.observe_train_loss` returning
+True rolls the run back to its last checkpoint (the policy keeps its raised precision) instead of diverging.
 """
 
 from __future__ import annotations
@@ -158,21 +161,25 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
     loss_sum, loss_count = 0.0, 0
     run_id = {"task": task_obj.name, "policy": policy_name, "steps": steps, "seed": seed, "lr": adam.lr,
               "eval_every": eval_every}
-    if resume and ckpt_path.exists():
-        arrays, meta = load_checkpoint(ckpt_path)
-        if meta["run"] != run_id:
-            raise ValueError(f"{out} holds a different run ({meta['run']}); not resuming it as {run_id}")
+    def restore(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        nonlocal timeline, rows, start, wall_before, loss_sum, loss_count, ckpt_step
         for k, p in model.params.items():
             p[...] = arrays[f"p/{k}"]
         opt.load_state_dict({"t": meta["opt_t"], "m": {k: arrays[f"m/{k}"] for k in model.params},
                              "v": {k: arrays[f"v/{k}"] for k in model.params}})
         model.set_rng_state(meta["model_rng"])
         data_rng.bit_generator.state = meta["data_rng"]
-        policy_obj.load_state_dict(meta["policy"])
         timeline = Timeline.from_dict(meta["timeline"])
-        rows, start, wall_before = meta["metrics"], meta["step"], meta["wall_s"]
+        rows, start, wall_before = list(meta["metrics"]), meta["step"], meta["wall_s"]
         loss_sum, loss_count, ckpt_step = meta["loss_sum"], meta["loss_count"], meta["step"]
         _write_metrics(out / METRICS_NAME, rows)  # drop rows written after the checkpoint
+
+    if resume and ckpt_path.exists():
+        arrays, meta = load_checkpoint(ckpt_path)
+        if meta["run"] != run_id:
+            raise ValueError(f"{out} holds a different run ({meta['run']}); not resuming it as {run_id}")
+        restore(arrays, meta)
+        policy_obj.load_state_dict(meta["policy"])
     elif (out / METRICS_NAME).exists():
         (out / METRICS_NAME).unlink()
 
@@ -189,21 +196,36 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
 
     from tqdm import tqdm
 
+    from .probe import record_quantization
+
+    probe_every = getattr(policy_obj, "probe_every", None)
     t0 = time.perf_counter()
     bar = tqdm(total=steps, initial=start, file=sys.stderr, disable=not progress, desc=f"{task_obj.name}/{policy_name}",
                unit="step", dynamic_ncols=True)
     try:
-        for step in range(start, steps):
+        if probe_every and ckpt_step is None:
+            checkpoint(0, 0.0)  # a monitored policy can roll back to the start
+            ckpt_step = 0
+        step = start
+        while step < steps:
             config = policy_obj.config_at(step, steps)
-            timeline.record(step, config)
-            loss, grads = model.loss_and_grads(task_obj.sample_batch(data_rng), config)
+            timeline.record(step, config, policy_obj.change_reason(step, steps))
+            probing = bool(probe_every) and step % probe_every == 0
+            with record_quantization(probing) as qstats:
+                loss, grads = model.loss_and_grads(task_obj.sample_batch(data_rng), config)
+            if probing:
+                policy_obj.observe_quantization(step, qstats.summary())
+            lr = opt.lr_at(opt.t)
+            exploded = not math.isfinite(loss) or loss > explosion_loss  # checked before the update, as below
+            gnorm = math.nan if exploded else opt.step(grads, config)
+            if policy_obj.observe_train_loss(step, loss if math.isfinite(gnorm) else math.nan):
+                step = _roll_back(restore, ckpt_path, bar)
+                continue
             if not math.isfinite(loss):
                 raise TrainingDiverged(step + 1, f"loss is {loss}", ckpt_step, out)
             if loss > explosion_loss:
                 raise TrainingDiverged(step + 1, f"loss {loss:.4g} exceeds {EXPLOSION_FACTOR:g} x ln(vocabulary "
                                        f"{cfg.vocab_size}) = {explosion_loss:.3g}", ckpt_step, out)
-            lr = opt.lr_at(opt.t)
-            gnorm = opt.step(grads, config)
             if not math.isfinite(gnorm):
                 raise TrainingDiverged(step + 1, f"gradient norm is {gnorm}", ckpt_step, out)
             loss_sum, loss_count = loss_sum + loss, loss_count + 1
@@ -223,6 +245,7 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
                 bar.set_postfix(valid_loss=f"{ev['valid_loss']:.3f}", precision=config.label)
             if on_step is not None:
                 on_step(done)
+            step = done
     finally:
         bar.close()
     session_s = time.perf_counter() - t0
@@ -235,6 +258,15 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
     return TrainResult(task_obj.name, policy_name, steps, seed, out, pd.DataFrame(rows), final,
                        wall_before + session_s, (steps - start) / session_s if session_s > 0 else float("nan"),
                        timeline)
+
+
+def _roll_back(restore: Callable[[dict, dict], None], ckpt_path: Path, bar: Any) -> int:
+    """Restore the last checkpoint (not the policy: it keeps the precision it raised); the step to continue at."""
+    arrays, meta = load_checkpoint(ckpt_path)
+    restore(arrays, meta)
+    bar.reset(total=bar.total)
+    bar.update(meta["step"])
+    return int(meta["step"])
 
 
 def _timeline_json(timeline: Any) -> bytes:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .base import Task
 from .numwords import NumWords
+from .numwords_hard import NumWordsHard
 from .shakespeare import Shakespeare
 
-TASKS: dict[str, type[Task]] = {"numwords": NumWords, "shakespeare": Shakespeare}
+TASKS: dict[str, type[Task]] = {"numwords": NumWords, "shakespeare": Shakespeare, "numwords-hard": NumWordsHard}
 
 
 def get_task(name: str) -> Task:
@@ -19,4 +20,4 @@ def list_tasks() -> list[str]:
     return list(TASKS)
 
 
-__all__ = ["TASKS", "Task", "NumWords", "Shakespeare", "get_task", "list_tasks"]
+__all__ = ["TASKS", "Task", "NumWords", "NumWordsHard", "Shakespeare", "get_task", "list_tasks"]

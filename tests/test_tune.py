@@ -1,0 +1,211 @@
+"""`dsqsim tune` on a tiny budget: monotone search space, outputs, same seed -> same trials and front, a killed
+search resumes without recomputing finished trials, the objective check, the Pareto mask."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.policy import check_monotone, get_policy, policy_from_dict
+from sim.policy.policies import _precision_key
+from sim.precision import PrecisionConfig
+from sim.training import TransformerConfig
+from sim.training.tasks.numwords_hard import MAX_WORDS, VOCAB
+from sim.training.train import train
+from sim.tune import LADDERS, TuneConfig, run_tune, suggest_policy
+from sim.tune.search import _pareto_mask
+
+TINY_MODEL = TransformerConfig(vocab_size=len(VOCAB), d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1,
+                               n_decoder_layers=1, max_len=MAX_WORDS + 2)
+CFG = TuneConfig(task="numwords-hard", workload="tiny-mt", hw="edge-npu", trials=3, steps=4, seed=7,
+                 fidelity="roofline", eval_every=2)
+TIMING = ("train_wall_s",)
+
+
+def test_ladders_increase_strictly():
+    for family, ladder in LADDERS.items():
+        keys = [_precision_key(f) for f in ladder]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys), family
+
+
+def test_every_sampled_policy_is_monotone_and_loads():
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1))
+    kinds = set()
+    for i in range(60):
+        trial = study.ask()
+        spec = suggest_policy(trial, ("bfp", "mx", "fp"), 3, f"t{i}")
+        policy = policy_from_dict(spec)
+        kinds.add(spec["kind"])
+        check_monotone([c for c, _ in policy.timeline(100)])
+        study.tell(trial, [0.0, 1.0])
+    assert kinds == {"fixed", "dsq", "dsq-loss"}
+
+
+def test_pareto_mask_by_hand():
+    df = pd.DataFrame({"metric": [50.0, 60.0, 40.0, 60.0, None], "objective_value": [2.0, 3.0, 1.0, 4.0, 0.5]})
+    assert _pareto_mask(df, maximize=True) == [True, True, True, False, False]
+    assert _pareto_mask(df.assign(metric=-df.metric), maximize=False) == [True, True, True, False, False]
+
+
+class _Counting:
+    """train, counting calls; raises KeyboardInterrupt on call number `stop_at` (1-based) to kill the search."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.calls, self.stop_at = 0, stop_at
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt("killed")
+        return train(*args, **kwargs)
+
+
+def _stable(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in TIMING if c in df]).reset_index(drop=True)
+
+
+def test_tiny_search_outputs_and_same_seed_same_front(tmp_path):
+    a = run_tune(CFG, tmp_path / "a", model_config=TINY_MODEL)
+    assert len(a.trials) == 3 and set(a.trials.state) <= {"complete", "pruned"}
+    trials = pd.read_csv(tmp_path / "a" / "trials.csv")
+    assert len(trials) == 3 and {"policy_file", "metric", "speedup", "dram_reduction", "bitops_reduction",
+                                 "objective_value"} <= set(trials.columns)
+    pareto = pd.read_csv(tmp_path / "a" / "pareto.csv")
+    assert len(pareto) >= 1 and set(pareto.trial) <= set(trials.trial)
+    for f in trials.policy_file:
+        get_policy(str(tmp_path / "a" / f))  # each trial's policy is usable as --policy FILE
+    assert (tmp_path / "a" / "pareto.png").is_file()
+    done = trials[trials.state == "complete"]
+    assert (done.speedup > 0).all() and (done.objective_value > 0).all()
+    b = run_tune(CFG, tmp_path / "b", model_config=TINY_MODEL)
+    pd.testing.assert_frame_equal(_stable(a.trials), _stable(b.trials))
+    assert a.summary() == b.summary()
+
+
+def test_killed_search_resumes_without_recomputing(tmp_path):
+    killer = _Counting(stop_at=3)  # trials 0 and 1 finish, trial 2 is cut off mid-training
+    with pytest.raises(KeyboardInterrupt):
+        run_tune(CFG, tmp_path / "s", train_fn=killer, model_config=TINY_MODEL)
+    before = optuna.load_study(study_name="dsqsim-tune", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    finished = {t.number: t.values for t in before.trials if t.state.is_finished()}
+    assert len(finished) == 2
+    with pytest.raises(ValueError, match="already holds a search"):
+        run_tune(CFG, tmp_path / "s", model_config=TINY_MODEL)
+    counter = _Counting()
+    result = run_tune(CFG, tmp_path / "s", resume=True, train_fn=counter, model_config=TINY_MODEL)
+    assert counter.calls == 1  # only the interrupted trial runs again
+    assert len(result.trials) == 3
+    rows = result.trials.set_index("trial")
+    for number, values in finished.items():
+        if values is not None:
+            assert rows.loc[number, "metric"] == pytest.approx(values[0])
+    with pytest.raises(ValueError, match="not resuming"):
+        run_tune(TuneConfig(**{**CFG.__dict__, "steps": 6}), tmp_path / "s", resume=True, model_config=TINY_MODEL)
+
+
+def test_bad_options_fail_before_any_trial(tmp_path):
+    with pytest.raises(ValueError, match="objective"):
+        TuneConfig(objective="latency")
+    with pytest.raises(ValueError, match="family"):
+        TuneConfig(families=("posit",))
+    from hwmodels.machine import get_machine
+    from sim.engine import simulate
+    from workloads import resolve_workload
+
+    has_energy = hasattr(simulate(resolve_workload("tiny-mt"), get_machine("edge-npu"),
+                                  PrecisionConfig.uniform("fp32"), "roofline"), "energy_j")
+    energy = TuneConfig(**{**CFG.__dict__, "objective": "energy", "trials": 1})
+    if has_energy:
+        assert run_tune(energy, tmp_path / "e", model_config=TINY_MODEL).trials.objective.iloc[0] == "energy_j"
+    else:
+        with pytest.raises(ValueError, match="energy_j") as info:
+            run_tune(energy, tmp_path / "e", model_config=TINY_MODEL)
+        assert "\n" not in str(info.value) and not (tmp_path / "e" / "policies").exists()  # before any trial
+
+
+def test_cli_json_last_line(tmp_path, capsys):
+    rc = main(["tune", "--task", "numwords-hard", "--workload", "tiny-mt", "--hw", "edge-npu", "--trials", "2",
+               "--steps", "2", "--fidelity", "roofline", "--out", str(tmp_path / "c"), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["trials"] == 2 and out["pareto"]
+    assert {"policy_file", "metric", "speedup", "dram_reduction", "bitops_reduction"} <= set(out["pareto"][0])
+
+
+class _FakeLoss:
+    """A stand-in for train: trial 0 learns well (loss 1.0), every later one badly (loss 5.0); writes metrics.csv
+    and calls on_step like the real loop, so the pruning rule sees the same files."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, task, policy, steps, seed, out_dir, eval_every, progress, on_step, **kw):
+        loss = 1.0 if self.calls == 0 else 5.0
+        self.calls += 1
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for step in range(1, steps + 1):
+            if step % eval_every == 0:
+                rows.append({"step": step, "valid_loss": loss})
+                pd.DataFrame(rows).to_csv(out_dir / "metrics.csv", index=False)
+            on_step(step)
+        return type("R", (), {"metrics": pd.DataFrame(rows), "timeline": policy.timeline(steps),
+                              "final": {"final_valid_loss": loss, "bleu": 100.0 / loss}})()
+
+
+def test_pruning_stops_trials_dominated_early(tmp_path):
+    cfg = TuneConfig(**{**CFG.__dict__, "trials": 8, "steps": 8, "eval_every": 2})
+    result = run_tune(cfg, tmp_path / "p", train_fn=_FakeLoss())
+    rows = result.trials.set_index("trial")
+    first_cost = rows.loc[0, "objective_value"]
+    pruned = rows[rows.state == "pruned"]
+    assert len(pruned) >= 1
+    assert all("at step 4" in why for why in pruned.pruned_because)  # the first evaluation (step 2) is not judged
+    for number in rows[rows.state == "complete"].index.drop(0):
+        assert rows.loc[number, "objective_value"] < first_cost  # only cheaper trials survive a better cheaper one
+
+
+@pytest.mark.slow
+def test_longer_search_on_the_real_model(tmp_path):
+    """A real budget (full numwords-hard model, 100 steps, 8 trials, tile costing) finds low-precision policies
+    that beat fp32's simulated time; each front policy trains again under `dsqsim train --policy FILE`."""
+    cfg = TuneConfig(task="numwords-hard", workload="tiny-mt", hw="edge-npu", trials=8, steps=100, seed=1,
+                     fidelity="tile", families=("bfp", "mx"))
+    result = run_tune(cfg, tmp_path / "t")
+    assert len(result.trials) == 8 and (result.pareto.speedup > 1).any()
+    best = result.pareto.sort_values("metric").iloc[-1]
+    again = train("numwords-hard", str(tmp_path / "t" / best.policy_file), steps=100, seed=1,
+                  out_dir=tmp_path / "again", eval_every=25, progress=False)
+    assert again.final["bleu"] == pytest.approx(best.metric)  # the same run: a policy file reproduces its trial
+
+
+def test_a_repeated_policy_is_not_trained_again(tmp_path, monkeypatch):
+    import sim.tune.search as search
+
+    fixed = {"kind": "fixed", "description": "same", "config": "bfp8"}
+    monkeypatch.setattr(search, "suggest_policy", lambda trial, families, stages, name: {"name": name, **fixed})
+    counter = _Counting()
+    result = run_tune(CFG, tmp_path / "d", train_fn=counter, model_config=TINY_MODEL)
+    assert counter.calls == 1 and len(result.trials) == 3
+    assert list(result.trials.same_as.iloc[1:]) == [0, 0] and result.trials.metric.nunique() == 1
+
+
+def test_policy_file_names_make_plot_file_names():
+    """A study over tune's policy files names its roofline plots without a '.toml' suffix."""
+    from reports.files import slug
+
+    name = slug("/tmp/out/policies/trial015.toml")
+    assert "." not in name and name.endswith("trial015_toml")
+
+
+def test_the_tuned_candidate_example_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "policies" / "dsq_tuned_numwords_hard.toml"
+    policy = get_policy(str(path))
+    check_monotone(policy.stages)
+    assert policy.kind == "dsq" and len(policy.stages) == 2
