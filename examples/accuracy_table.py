@@ -41,7 +41,8 @@ def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, A
     except TrainingDiverged as exc:
         return {"task": task, "policy": policy, "diverged": str(exc)}
     row = {"task": task, "policy": policy, "seed": seed, **result.final, "wall_s": result.wall_s}
-    row["precision"] = " → ".join(f"{c.label} from step {s}" for s, c in result.timeline.changes)
+    row["precision"] = " → ".join("/".join((*c.points, c.activation)) + (f" (step {s})" if s else "")
+                                  for s, c in result.timeline.changes)
     return row
 
 
