@@ -27,12 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", default="time", choices=("time", "energy", "dram"),
                    help="cost to minimise beside accuracy (default %(default)s)")
     p.add_argument("--families", default="bfp", help="format families to search: bfp, mx, fp (comma list)")
-    p.add_argument("--max-stages", type=positive_int, default=3, help="most stages a policy may have (default 3)")
-    p.add_argument("--fidelity", default="tile", help="engine fidelity of the costing (default tile)")
+    p.add_argument("--max-stages", type=positive_int, default=3, help="most stages a policy may have (default %(default)s)")
+    p.add_argument("--fidelity", default="tile", help="engine fidelity of the costing (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="steps between evaluations (default steps/4)")
     p.add_argument("--resume", action="store_true", help="continue the search stored in DIR")
     p.add_argument("--workers", type=positive_int, default=1,
-                   help="parallel trial processes sharing the storage (default 1: reproducible order)")
+                   help="parallel trial processes sharing the storage (default %(default)s: a reproducible order)")
     p.add_argument("--storage", default=None, metavar="URL", help="Optuna storage (default sqlite:///DIR/study.db)")
     p.add_argument("--no-progress", action="store_true", help="no status lines")
     add_json_arg(p)
