@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", default="time", choices=("time", "energy", "dram"),
                    help="cost to minimise beside accuracy (default %(default)s)")
     p.add_argument("--families", default="bfp", help="format families to search: bfp, mx, fp (comma list)")
-    p.add_argument("--max-stages", type=positive_int, default=3, help="most stages a policy may have (default %(default)s)")
+    p.add_argument("--max-stages", type=positive_int, default=3,
+                   help="most stages a policy may have (default %(default)s)")
     p.add_argument("--fidelity", default="tile", help="engine fidelity of the costing (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="steps between evaluations (default steps/4)")
     p.add_argument("--resume", action="store_true", help="continue the search stored in DIR")
