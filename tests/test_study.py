@@ -163,3 +163,12 @@ def test_default_study_command_end_to_end(tmp_path):
     assert list(summary.index) == ["fp32", "fixed16", "dsq"]
     assert summary.loc["dsq", "speedup"] > summary.loc["fixed16", "speedup"] > 1
     assert summary.loc["fp32", "final_bleu"] > 10  # the quick run does learn the task
+
+
+def test_cli_and_python_defaults_agree():
+    """`dsqsim study` and `run_study(StudyConfig())` run the same default study."""
+    from sim.commands.study import DEFAULTS
+
+    cfg = StudyConfig()
+    assert (cfg.task, cfg.workload, cfg.hw, ",".join(cfg.policies), cfg.steps) == (
+        DEFAULTS["task"], DEFAULTS["workload"], DEFAULTS["hw"], DEFAULTS["policies"], DEFAULTS["steps"])

@@ -32,7 +32,7 @@ class StudyConfig:
     workload: str = "transformer-iwslt"
     hw: str = "edge-npu"
     policies: tuple[str, ...] = ("fp32", "fixed16", "dsq")
-    steps: int = 300
+    steps: int = 100                  # the README main command's default (sim/commands/study.py DEFAULTS)
     seed: int = 0
     fidelity: str = "tile"
     bw_fidelity: str | None = None    # fidelity of the what-if bandwidth re-costing (None: `fidelity`)
