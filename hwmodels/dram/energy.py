@@ -230,6 +230,26 @@ class RankStateProbe:
                             ref_cmds=n[REF], rank_active_cycles=active, all_bank_idle_cycles=total - active)
 
 
+def counters_from_bulk(spec: DramSpec, result: Any, is_write: bool) -> DramCounters:
+    """DramCounters of one bulk-model transfer or batch (`BulkDram.transfer*` -> `BulkResult`): its row activations,
+    one read or write command per burst it moved, the refreshes of its duration (`drain_ns` for writes: until every
+    burst has gone to the DRAM) on every rank of every channel, and the rank states ESTIMATED
+    (`estimate_rank_cycles`; the bulk model does not follow bank states clock by clock)."""
+    end_cycle = max(float(result.drain_ns or 0.0), float(result.ns)) / spec.tCK_ns
+    bursts = sum(result.bytes_per_channel) / spec.request_bytes
+    refs = math.floor(end_cycle / spec.tREFI) * spec.ranks * spec.channels
+    active, idle = estimate_rank_cycles(spec, end_cycle, refs)
+    return DramCounters(end_cycle=end_cycle, read_cmds=0.0 if is_write else bursts,
+                        write_cmds=bursts if is_write else 0.0, act_cmds=float(result.row_activations),
+                        ref_cmds=float(refs), rank_active_cycles=active, all_bank_idle_cycles=idle,
+                        background_estimated=True)
+
+
+def bulk_energy(spec: DramSpec, result: Any, is_write: bool) -> DramEnergy:
+    """Energy of one bulk-model transfer or batch (`counters_from_bulk`)."""
+    return dram_energy(spec, counters_from_bulk(spec, result, is_write))
+
+
 def bench_energy(result: Any, spec: DramSpec, probe: RankStateProbe | None = None) -> DramEnergy:
     """Energy of a `run_bench` result from its own counters (`counters_from_bench`), or from a probe's when one is
     given and saw the run (they are equal: tests/test_energy_dram.py)."""

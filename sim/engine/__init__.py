@@ -61,6 +61,8 @@ def _add_energy(result, trace, machine, config, counts) -> None:
     if energy_supported(machine):
         e = step_energy(result, machine, config, trace, counts)
         result.energy_j, result.energy_by_component = e.energy_j, dict(e.energy_by_component)
+        if e.ops is not None and len(e.ops) == len(result.ops):  # the op table: each op's dynamic energy
+            result.ops["energy_j"] = e.ops["energy_j"].to_numpy()
 
 
 def simulate_policy(trace, machine, policy, total_steps: int = 1000, fidelity: str = "tile",
