@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -56,19 +57,23 @@ def study(out: Path) -> None:
 
     cpu0 = cpu_s()
     wall0 = time.perf_counter()
-    res = run_study(StudyConfig(), out_dir=out / "study", resume=True, log=lambda s: print(s, file=sys.stderr))
+    shutil.rmtree(out / "study", ignore_errors=True)  # a fresh run: its time is part of the block
+    res = run_study(StudyConfig(), out_dir=out / "study", log=lambda s: print(s, file=sys.stderr))
     wall, cpu = time.perf_counter() - wall0, cpu_s() - cpu0
     s = res.summary
     metric = "final_bleu" if "final_bleu" in s else "final_bpc"
-    lines = ["| policy | valid loss | BLEU | simulated time of the run | speedup | DRAM traffic (tiled) | minimal "
-             "traffic | re-read factor | traffic reduction (tiled / minimal / q0..q3 minimal) | bit-op reduction |",
+    lines = ["| policy | valid loss | BLEU | simulated time | speedup | DRAM traffic, tiled / minimal (re-read) | "
+             "traffic reduction, tiled / minimal / q0..q3 | bit-op reduction | energy (reduction) | peak memory |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in s.to_dict("records"):
+        e = r.get("energy_j")
+        energy = f"{e:.0f} J ({r['energy_reduction']:.2f})" if e is not None and e == e else "–"
         lines.append(
             f"| {r['policy']} | {r['final_valid_loss']:.3f} | {r[metric]:.1f} | {r['time_s']:.1f} s | "
-            f"{r['speedup']:.2f} | {_gb(r['dram_bytes'])} | {_gb(r['dram_bytes_minimal'])} | "
-            f"{r['reread_factor']:.2f} | {r['traffic_reduction']:.2f} / {r['traffic_reduction_minimal']:.2f} / "
-            f"{r['traffic_reduction_dsq_minimal']:.2f} | {r['bitops_reduction']:.1f} |")
+            f"{r['speedup']:.2f} | {_gb(r['dram_bytes'])} / {_gb(r['dram_bytes_minimal'])} "
+            f"({r['reread_factor']:.2f}) | {r['traffic_reduction']:.2f} / {r['traffic_reduction_minimal']:.2f} / "
+            f"{r['traffic_reduction_dsq_minimal']:.2f} | {r['bitops_reduction']:.1f} | {energy} | "
+            f"{r['peak_bytes'] / 1e9:.2f} GB |")
     cfg = res.config
     bw = res.bandwidth
     first = s["policy"].iloc[0]
