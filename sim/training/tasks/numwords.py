@@ -83,53 +83,68 @@ def eval_numbers(seed: int, count: int, split: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def encode(numbers: np.ndarray) -> dict[str, np.ndarray]:
-    """{"src": [B, 6] digit ids, "tgt": [B, 12] <bos> words <eos>}, padded with 0."""
-    src = np.zeros((len(numbers), MAX_DIGITS), dtype=np.int64)
-    tgt = np.zeros((len(numbers), MAX_WORDS + 2), dtype=np.int64)
+def encode(numbers: np.ndarray, max_digits: int = MAX_DIGITS, max_words: int = MAX_WORDS,
+           token_id: dict[str, int] | None = None, words=None) -> dict[str, np.ndarray]:
+    """{"src": [B, max_digits] digit ids, "tgt": [B, max_words + 2] <bos> words <eos>}, padded with 0 (defaults:
+    this task's; numwords-hard passes its own)."""
+    token_id, words = token_id or TOKEN_ID, words or number_to_words
+    src = np.zeros((len(numbers), max_digits), dtype=np.int64)
+    tgt = np.zeros((len(numbers), max_words + 2), dtype=np.int64)
     for i, n in enumerate(numbers):
-        digits = [TOKEN_ID[c] for c in str(int(n))]
-        words = [BOS] + [TOKEN_ID[w] for w in number_to_words(int(n)).split()] + [EOS]
+        digits = [token_id[c] for c in str(int(n))]
+        target = [BOS] + [token_id[w] for w in words(int(n)).split()] + [EOS]
         src[i, : len(digits)] = digits
-        tgt[i, : len(words)] = words
+        tgt[i, : len(target)] = target
     return {"src": src, "tgt": tgt}
 
 
-def decode_words(ids: np.ndarray) -> str:
+def decode_words(ids: np.ndarray, vocab: list[str] = VOCAB) -> str:
     words = []
     for t in ids:
         if t == EOS or t == PAD:
             break
-        words.append(VOCAB[int(t)])
+        words.append(vocab[int(t)])
     return " ".join(words)
 
 
 class NumWords(Task):
+    """Digits to English words. Subclasses (numwords-hard) change the number range and vocabulary through the class
+    attributes below; encoding, sampling and evaluation are shared."""
+
     name, metric = "numwords", "bleu"
     batch_size, default_steps, eval_every = 64, 1500, 250
+    vocab, max_digits, max_words = VOCAB, MAX_DIGITS, MAX_WORDS
+    eval_seeds = (1001, 1002)  # fixed evaluation sets: constant seeds, independent of the training seed
+    words = staticmethod(number_to_words)
+    draw = staticmethod(_sample_numbers)
+    eval_draw = staticmethod(eval_numbers)
 
     def __init__(self, eval_size: int = 600) -> None:
-        # Fixed evaluation sets: a generator with a constant seed, independent of the training seed.
-        self.eval_numbers = {"valid": eval_numbers(1001, eval_size, 1), "test": eval_numbers(1002, eval_size, 2)}
+        self.token_id = {t: i for i, t in enumerate(self.vocab)}
+        self.eval_numbers = {"valid": self.eval_draw(self.eval_seeds[0], eval_size, 1),
+                             "test": self.eval_draw(self.eval_seeds[1], eval_size, 2)}
+
+    def encode(self, numbers: np.ndarray) -> dict[str, np.ndarray]:
+        return encode(numbers, self.max_digits, self.max_words, self.token_id, self.words)
 
     def model_config(self) -> TransformerConfig:
-        return TransformerConfig(vocab_size=len(VOCAB), d_model=64, n_heads=4, d_ff=256, n_encoder_layers=2,
-                                 n_decoder_layers=2, max_len=MAX_WORDS + 2, dropout=0.0, label_smoothing=0.1)
+        return TransformerConfig(vocab_size=len(self.vocab), d_model=64, n_heads=4, d_ff=256, n_encoder_layers=2,
+                                 n_decoder_layers=2, max_len=self.max_words + 2, dropout=0.0, label_smoothing=0.1)
 
     def adam_config(self) -> AdamConfig:
         return AdamConfig(lr=2e-3, warmup_steps=100)
 
     def sample_batch(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return encode(_sample_numbers(rng, self.batch_size, 0))
+        return self.encode(self.draw(rng, self.batch_size, 0))
 
     def evaluate(self, model: Any, split: str = "valid", precision: Any = None) -> dict[str, float]:
         if split not in self.eval_numbers:
             raise ValueError(f"unknown split {split!r}; choose valid or test")
         numbers = self.eval_numbers[split]
-        batch = encode(numbers)
+        batch = self.encode(numbers)
         loss, _ = model.loss(batch, precision)
-        out = model.greedy_decode(batch["src"], BOS, EOS, MAX_WORDS + 1, precision)
-        hyps = [decode_words(row) for row in out]
-        refs = [number_to_words(int(n)) for n in numbers]
+        out = model.greedy_decode(batch["src"], BOS, EOS, self.max_words + 1, precision)
+        hyps = [decode_words(row, self.vocab) for row in out]
+        refs = [self.words(int(n)) for n in numbers]
         exact = float(np.mean([h == r for h, r in zip(hyps, refs, strict=True)]))
         return {f"{split}_loss": loss, "bleu": corpus_bleu(hyps, refs), "exact_match": exact}

@@ -11,15 +11,12 @@ Splits use the same fixed hash as numwords (`split_of`), evaluation sets the sam
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ..bleu import corpus_bleu
 from ..config import TransformerConfig
 from ..optim import AdamConfig
-from .base import Task
-from .numwords import _ONES, _TENS, SPECIALS, _below_thousand, split_of
+from .numwords import _ONES, _TENS, SPECIALS, NumWords, _below_thousand, split_of
+from .numwords import encode as _encode
 
 MAX_DIGITS = 12
 VOCAB = SPECIALS + [str(d) for d in range(10)] + _ONES + _TENS[2:] + ["hundred", "thousand", "million", "billion"]
@@ -74,32 +71,20 @@ def eval_numbers(seed: int, count: int, split: int) -> np.ndarray:
 
 
 def encode(numbers: np.ndarray) -> dict[str, np.ndarray]:
-    """{"src": [B, 9] digit ids, "tgt": [B, 16] <bos> words <eos>}, padded with 0."""
-    src = np.zeros((len(numbers), MAX_DIGITS), dtype=np.int64)
-    tgt = np.zeros((len(numbers), MAX_WORDS + 2), dtype=np.int64)
-    for i, n in enumerate(numbers):
-        digits = [TOKEN_ID[c] for c in str(int(n))]
-        words = [BOS] + [TOKEN_ID[w] for w in number_to_words(int(n)).split()] + [EOS]
-        src[i, : len(digits)] = digits
-        tgt[i, : len(words)] = words
-    return {"src": src, "tgt": tgt}
+    """{"src": [B, 12] digit ids, "tgt": [B, 21] <bos> words <eos>}, padded with 0."""
+    return _encode(numbers, MAX_DIGITS, MAX_WORDS, TOKEN_ID, number_to_words)
 
 
-def decode_words(ids: np.ndarray) -> str:
-    words = []
-    for t in ids:
-        if t == EOS or t == PAD:
-            break
-        words.append(VOCAB[int(t)])
-    return " ".join(words)
-
-
-class NumWordsHard(Task):
-    name, metric = "numwords-hard", "bleu"
-    batch_size, default_steps, eval_every = 64, 1500, 250
+class NumWordsHard(NumWords):
+    name = "numwords-hard"
+    vocab, max_digits, max_words = VOCAB, MAX_DIGITS, MAX_WORDS
+    eval_seeds = (2001, 2002)
+    words = staticmethod(number_to_words)
+    draw = staticmethod(_sample_numbers)
+    eval_draw = staticmethod(eval_numbers)
 
     def __init__(self, eval_size: int = 630) -> None:
-        self.eval_numbers = {"valid": eval_numbers(2001, eval_size, 1), "test": eval_numbers(2002, eval_size, 2)}
+        super().__init__(eval_size)
 
     def model_config(self) -> TransformerConfig:
         return TransformerConfig(vocab_size=len(VOCAB), d_model=32, n_heads=2, d_ff=64, n_encoder_layers=1,
@@ -107,18 +92,3 @@ class NumWordsHard(Task):
 
     def adam_config(self) -> AdamConfig:
         return AdamConfig(lr=3e-3, warmup_steps=100)
-
-    def sample_batch(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return encode(_sample_numbers(rng, self.batch_size, 0))
-
-    def evaluate(self, model: Any, split: str = "valid", precision: Any = None) -> dict[str, float]:
-        if split not in self.eval_numbers:
-            raise ValueError(f"unknown split {split!r}; choose valid or test")
-        numbers = self.eval_numbers[split]
-        batch = encode(numbers)
-        loss, _ = model.loss(batch, precision)
-        out = model.greedy_decode(batch["src"], BOS, EOS, MAX_WORDS + 1, precision)
-        hyps = [decode_words(row) for row in out]
-        refs = [number_to_words(int(n)) for n in numbers]
-        exact = float(np.mean([h == r for h, r in zip(hyps, refs, strict=True)]))
-        return {f"{split}_loss": loss, "bleu": corpus_bleu(hyps, refs), "exact_match": exact}
