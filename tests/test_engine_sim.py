@@ -215,4 +215,6 @@ def test_results_carry_the_steps_energy(trace, machine):
         assert sum(r.energy_by_component.values()) == pytest.approx(r.energy_j, rel=1e-9)
         assert r.to_dict()["energy_j"] == r.energy_j
     assert tile.energy_j >= roof.energy_j * 0.99  # re-reads and a longer step cost energy, never save it
+    # both carry the minimal traffic (sim.traffic) beside what they move; the engine never moves less
+    assert tile.minimal == roof.minimal and tile.minimal["dram_bytes"] == roof.dram_bytes <= tile.dram_bytes
     assert _sim(trace, machine, DSQ_LIKE).energy_j < tile.energy_j

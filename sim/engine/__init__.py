@@ -47,11 +47,18 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
         plans = plan_trace(trace, config, mv, options.max_steps, storage)
         counts = count(trace, config, storage)
         result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram, counts)
+        result.minimal = minimal_traffic(counts)
         _add_energy(result, trace, machine, config, counts)
         result.wall_s = time.perf_counter() - wall0  # planning included
     if key is not None:
         cache.put(key, result)
     return result
+
+
+def minimal_traffic(counts) -> dict:
+    """The step's minimal traffic (sim.traffic) from its `sim.counting.Counts`, carried on a SimResult."""
+    return {"dram_bytes": int(counts.dram_bytes), "by_point": dict(counts.bytes_by_point),
+            "by_role": dict(counts.bytes_by_role)}
 
 
 def _add_energy(result, trace, machine, config, counts) -> None:
@@ -125,5 +132,5 @@ def _roofline_result(trace, machine, config) -> SimResult:
         stall_cycles=stall, events=0, wall_s=time.perf_counter() - wall0,
         ops=pd.DataFrame(rows, columns=OP_COLUMNS), intervals={},
         energy_j=None if r.energy_j != r.energy_j else float(r.energy_j),
-        energy_by_component=dict(r.energy_by_component),
+        energy_by_component=dict(r.energy_by_component), minimal=minimal_traffic(c),
     )

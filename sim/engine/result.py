@@ -45,6 +45,7 @@ class SimResult:
     dram_events: int = 0   # the DRAM model's share of `events` (bulk: row visits and refresh steps it computed)
     energy_j: float | None = None   # the step's energy (sim.energy.step_energy); None without an energy model
     energy_by_component: dict[str, float] = field(default_factory=dict)
+    minimal: dict | None = None     # the step's minimal traffic (sim.traffic): {"dram_bytes", "by_point", "by_role"}
 
     @property
     def compute_busy(self) -> float:
@@ -69,7 +70,7 @@ class SimResult:
             "compute_busy": self.compute_busy, "dram_busy": self.dram_busy, "busy": dict(self.busy),
             "stall_cycles": dict(self.stall_cycles), "events": self.events, "dram_events": self.dram_events,
             "wall_s": self.wall_s, "energy_j": self.energy_j,
-            "energy_by_component": dict(self.energy_by_component),
+            "energy_by_component": dict(self.energy_by_component), "minimal": self.minimal,
         }
         if include_ops:
             d["ops"] = self.ops.to_dict(orient="records")

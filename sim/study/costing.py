@@ -92,14 +92,21 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
     from sim.energy import energy_supported, step_energy
 
     energy = energy and energy_supported(machine)
-    counts = {c: count(trace, c) for c in merged} if minimal or energy else {}
-    minimal_by = {c: _minimal_traffic(counts[c]) if minimal else {} for c in merged}
-    for c, _, r in results if energy else ():
-        if getattr(r, "energy_j", None) is None:  # a result cached before the engine carried energy
-            e = step_energy(r, machine, c, trace, counts[c])
+    minimal_by: dict[PrecisionConfig, dict[str, float]] = {}
+    for c, _, r in results:  # the engine's result carries both (results cached by older versions may not)
+        stale = (minimal and r.minimal is None) or (energy and getattr(r, "energy_j", None) is None)
+        counts = count(trace, c) if stale else None
+        if minimal and r.minimal is None:
+            from sim.engine import minimal_traffic
+
+            r.minimal = minimal_traffic(counts)
+        if energy and getattr(r, "energy_j", None) is None:
+            e = step_energy(r, machine, c, trace, counts)
             r.energy_j, r.energy_by_component = e.energy_j, dict(e.energy_by_component)
-        minimal_by[c].update({"energy_j": r.energy_j,
-                              **{f"energy_{k}_j": v for k, v in r.energy_by_component.items()}})
+        minimal_by[c] = _minimal_traffic(r.minimal) if minimal else {}
+        if energy:
+            minimal_by[c].update({"energy_j": r.energy_j,
+                                  **{f"energy_{k}_j": v for k, v in r.energy_by_component.items()}})
     rows = [{"config": c.label, "fraction": f, **{k: getattr(r, k) for k in ADDITIVE},
              "min_dram_bytes": minimal_by[c].get("min_dram_bytes"), "compute_busy": r.compute_busy,
              "dram_busy": r.dram_busy, **c.to_dict()} for c, f, r in results]
@@ -110,12 +117,12 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
     return TimelineCost(figures=figures, configs=pd.DataFrame(rows), results=results)
 
 
-def _minimal_traffic(c) -> dict[str, float]:
-    """Minimal DRAM traffic of one step from its `sim.counting.Counts`: `min_dram_bytes`, `min_bytes_point_<q>`,
+def _minimal_traffic(m: dict) -> dict[str, float]:
+    """Figures of a result's minimal traffic (`SimResult.minimal`): `min_dram_bytes`, `min_bytes_point_<q>`,
     `min_bytes_role_<role>`."""
-    out = {"min_dram_bytes": float(c.dram_bytes)}
-    out.update({f"min_bytes_point_{k}": float(v) for k, v in c.bytes_by_point.items()})
-    out.update({f"min_bytes_role_{k}": float(v) for k, v in c.bytes_by_role.items()})
+    out = {"min_dram_bytes": float(m["dram_bytes"])}
+    out.update({f"min_bytes_point_{k}": float(v) for k, v in m["by_point"].items()})
+    out.update({f"min_bytes_role_{k}": float(v) for k, v in m["by_role"].items()})
     return out
 
 
