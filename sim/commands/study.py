@@ -82,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
                     "summary": _records(result.summary)})
         return 0
     cols = [c for c in ("policy", "steps", "final_valid_loss", "final_bleu", "time_s", "speedup", "peak_bytes",
-                        "max_batch", "energy_j", "cost", "dram_bytes", "traffic_reduction", "arith_bitops",
-                        "bitops_reduction") if c in result.summary]
+                        "max_batch", "energy_j", "cost", "dram_bytes", "dram_bytes_minimal", "reread_factor",
+                        "traffic_reduction", "bitops_reduction") if c in result.summary]
     print(result.summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(seeds) > 1:
         _print_seed_intervals(result.summary, len(seeds))
-    print("\n(time_s: simulated training time of the run; bytes and bit-ops: totals over the run; ratios against "
+    print("\n(time_s: simulated training time of the run; bytes: totals over the run, as the engine moves them "
+          "(dram_bytes) and the minimal traffic (dram_bytes_minimal), their ratio reread_factor; ratios against "
           f"{config.policies[0]}; peak_bytes: peak DRAM of one step, worst configuration; max_batch: largest batch "
-          "fitting the machine's DRAM)")
+          "fitting the machine's DRAM; energy_j: joules of the run)")
     if "cost_includes" in result.summary:
         print(f"cost includes: {result.summary['cost_includes'].iloc[0]}")
     where = result.report_path or args.out
