@@ -62,10 +62,11 @@ def split_of(n: np.ndarray | int) -> np.ndarray:
     return np.where(bucket == 0, 1, np.where(bucket == 1, 2, 0))
 
 
-def _sample_numbers(rng: np.random.Generator, count: int, split: int) -> np.ndarray:
+def _sample_numbers(rng: np.random.Generator, count: int, split: int, max_digits: int = MAX_DIGITS) -> np.ndarray:
+    """`count` numbers of `split`, the digit length uniform in 1..max_digits, then the value uniform in it."""
     out = np.empty(0, dtype=np.int64)
     while out.size < count:
-        digits = rng.integers(1, MAX_DIGITS + 1, size=2 * count)
+        digits = rng.integers(1, max_digits + 1, size=2 * count)
         lo = np.where(digits == 1, 0, 10 ** (digits - 1))
         n = lo + (rng.random(2 * count) * (10 ** digits - lo)).astype(np.int64)
         out = np.concatenate([out, n[split_of(n) == split]])

@@ -16,6 +16,7 @@ import numpy as np
 from ..config import TransformerConfig
 from ..optim import AdamConfig
 from .numwords import _ONES, _TENS, SPECIALS, NumWords, _below_thousand, split_of
+from .numwords import _sample_numbers as _sample_any
 from .numwords import encode as _encode
 
 MAX_DIGITS = 12
@@ -42,13 +43,7 @@ def number_to_words(n: int) -> str:
 
 
 def _sample_numbers(rng: np.random.Generator, count: int, split: int) -> np.ndarray:
-    out = np.empty(0, dtype=np.int64)
-    while out.size < count:
-        digits = rng.integers(1, MAX_DIGITS + 1, size=2 * count)
-        lo = np.where(digits == 1, 0, 10 ** (digits - 1))
-        n = lo + (rng.random(2 * count) * (10 ** digits - lo)).astype(np.int64)
-        out = np.concatenate([out, n[split_of(n) == split]])
-    return out[:count]
+    return _sample_any(rng, count, split, MAX_DIGITS)
 
 
 def eval_numbers(seed: int, count: int, split: int) -> np.ndarray:
