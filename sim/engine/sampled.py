@@ -34,6 +34,8 @@ import numpy as np
 # A fixed figure, not a timing: the sample must not depend on the machine's load.
 NOMINAL_BURSTS_PER_CPU_S = 250_000
 OP_OVERHEAD_BURSTS = 500        # a replay's fixed cost (environment, ports, op process) in burst-equivalents
+BLOCK_OPS = 8                   # a sampling unit: this many consecutive ops (trace order)
+WARMUP_OPS = 4                  # replayed before a unit, not counted
 MIN_PER_STRATUM = 2             # a stratum's variance needs two units
 CONFIDENCE = 0.95
 
@@ -48,8 +50,8 @@ class SampledEstimate:
     ci_high_cycles: float
     tile_cycles: float          # the whole step at tile fidelity
     ratio: float                # estimated transaction / tile
-    samples: int                # ops replayed at transaction level
-    population: int             # ops in the step
+    samples: int                # units (blocks of BLOCK_OPS ops) replayed at transaction level
+    population: int             # units in the step
     strata: int
     dof: float                  # Student t degrees of freedom (Satterthwaite)
     sampled_bursts: int
@@ -99,20 +101,37 @@ def _normal_quantile(p: float) -> float:
     return (lo + hi) / 2
 
 
-def _isolated_cycles(plan, make_port, options) -> float:
-    """The op alone from a fresh environment and DRAM state: its own pipeline, no dependencies."""
+def _replay_cycles(plans, make_port, options, start_cycle: float) -> float:
+    """Consecutive ops from a fresh environment and DRAM state, with the dependencies among them (ops outside are
+    taken as done); the makespan."""
     from sim.engine.replay import Replay
 
-    alone = dataclasses.replace(plan, index=0, deps=())
-    return Replay([alone], make_port, options).run()
+    if not plans:
+        return 0.0
+    pos = {p.index: j for j, p in enumerate(plans)}
+    sub = [dataclasses.replace(p, index=j, deps=tuple(pos[d] for d in p.deps if d in pos))
+           for j, p in enumerate(plans)]
+    return Replay(sub, make_port, options, start_cycle).run() - start_cycle
 
 
-def _bursts(plan, request_bytes: int) -> int:
-    return sum(-(-a.total_bytes // request_bytes) for a in plan.accesses)
+def unit_cycles(plans, block: tuple[int, int], make_port, options, starts) -> float:
+    """A block's time in context: the makespan of the WARMUP_OPS ops before it followed by the block, less the
+    warm-up's own makespan (so the block starts on the DRAM state and unit occupancy the preceding work leaves).
+    The replay starts at the warm-up's start in the tile step (`starts`), so refreshes fall where they would."""
+    a, b = block
+    w = max(0, a - WARMUP_OPS)
+    t0 = float(starts[w])
+    return _replay_cycles(plans[w:b], make_port, options, t0) - _replay_cycles(plans[w:a], make_port, options, t0)
 
 
-def _stratum(plan, bursts: int) -> tuple[str, int]:
-    return plan.unit, int(math.log(max(bursts, 1), 4))
+def _bursts(plans, request_bytes: int) -> int:
+    return sum(-(-a.total_bytes // request_bytes) for p in plans for a in p.accesses)
+
+
+def _stratum(plans, bursts: int) -> tuple[str, int]:
+    """Blocks with GEMMs apart from vector-only blocks, by size class."""
+    kind = "array" if any(p.unit == "array" for p in plans) else "vector"
+    return kind, int(math.log(max(bursts, 1), 4))
 
 
 def allocate(strata: dict, x: np.ndarray, cost: np.ndarray, budget: float) -> dict:
@@ -141,26 +160,28 @@ def allocate(strata: dict, x: np.ndarray, cost: np.ndarray, budget: float) -> di
     return n
 
 
-def estimate(plans, tile_cycles: float, make_tile_port, make_txn_port, options, request_bytes: int
+def estimate(plans, tile_cycles: float, starts, make_tile_port, make_txn_port, options, request_bytes: int
              ) -> SampledEstimate:
     """The step's transaction-level cycles from a stratified sample of `plans` (see the module docstring)."""
     budget_s, seed = options.sample_budget_s, options.seed
-    bursts = np.array([_bursts(p, request_bytes) for p in plans], dtype=float)
-    x = np.array([_isolated_cycles(p, make_tile_port, options) for p in plans])
-    cost = bursts + OP_OVERHEAD_BURSTS
+    blocks = [(a, min(a + BLOCK_OPS, len(plans))) for a in range(0, len(plans), BLOCK_OPS)]
+    bursts = np.array([_bursts(plans[a:b], request_bytes) for a, b in blocks], dtype=float)
+    x = np.array([unit_cycles(plans, blk, make_tile_port, options, starts) for blk in blocks])
+    warm = np.array([_bursts(plans[max(0, a - WARMUP_OPS):a], request_bytes) for a, _ in blocks], dtype=float)
+    cost = bursts + warm + OP_OVERHEAD_BURSTS * (BLOCK_OPS + 2 * WARMUP_OPS)
     strata: dict = defaultdict(list)
-    for i, p in enumerate(plans):
-        strata[_stratum(p, int(bursts[i]))].append(i)
+    for i, (a, b) in enumerate(blocks):
+        strata[_stratum(plans[a:b], int(bursts[i]))].append(i)
     strata = {h: np.array(ix) for h, ix in sorted(strata.items())}
     n = allocate(strata, x, cost, budget_s * NOMINAL_BURSTS_PER_CPU_S)
     rng = np.random.default_rng(seed)
     total_y, var, dof_num, dof_den, samples, sampled_bursts = 0.0, 0.0, 0.0, 0.0, 0, 0
     for h, ix in strata.items():
         pick = np.sort(rng.choice(ix, size=n[h], replace=False))
-        ys = np.array([_isolated_cycles(plans[i], make_txn_port, options) for i in pick])
+        ys = np.array([unit_cycles(plans, blocks[i], make_txn_port, options, starts) for i in pick])
         xs = x[pick]
         samples += len(pick)
-        sampled_bursts += int(bursts[pick].sum())
+        sampled_bursts += int(bursts[pick].sum() + warm[pick].sum())
         big_x = float(x[ix].sum())
         r_h = float(ys.sum() / xs.sum()) if xs.sum() > 0 else 1.0
         total_y += big_x * r_h
@@ -178,7 +199,7 @@ def estimate(plans, tile_cycles: float, make_tile_port, make_txn_port, options, 
     est = tile_cycles * ratio
     return SampledEstimate(
         estimate_cycles=est, ci_low_cycles=tile_cycles * (ratio - half), ci_high_cycles=tile_cycles * (ratio + half),
-        tile_cycles=tile_cycles, ratio=ratio, samples=samples, population=len(plans), strata=len(strata),
+        tile_cycles=tile_cycles, ratio=ratio, samples=samples, population=len(blocks), strata=len(strata),
         dof=dof, sampled_bursts=sampled_bursts, total_bursts=int(bursts.sum()), sample_budget_s=budget_s, seed=seed)
 
 
@@ -190,7 +211,8 @@ def run_sampled(trace, machine_view, config, plans, options, dram_spec, counts):
     wall0 = time.perf_counter()
     tile = run_replay(trace, machine_view, config, plans, "tile", options, dram_spec, counts)
     clock = machine_view.clock_ghz
-    s = estimate(plans, tile.cycles, dram_port_factory("tile", dram_spec, clock),
+    starts = tile.ops.sort_values("index")["start_cycle"].to_numpy()
+    s = estimate(plans, tile.cycles, starts, dram_port_factory("tile", dram_spec, clock),
                  dram_port_factory("transaction", dram_spec, clock), options, dram_spec.request_bytes)
     return dataclasses.replace(tile, fidelity="sampled", cycles=s.estimate_cycles,
                                time_s=s.estimate_cycles / (clock * 1e9), sampled=s,
