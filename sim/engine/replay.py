@@ -47,11 +47,9 @@ class EngineOptions:
 class Replay:
     """One simulation: the environment, its units, the DRAM port and the op processes."""
 
-    def __init__(self, plans: list[OpPlan], make_port, options: EngineOptions | None = None,
-                 start_cycle: float = 0.0) -> None:
-        """`make_port(env)` builds the DRAM port (see `dram_port_factory`); `start_cycle` starts the clock later (a
-        part of the step replayed at its place in the refresh schedule, sim.engine.sampled)."""
-        self.env = CountingEnvironment(initial_time=start_cycle)
+    def __init__(self, plans: list[OpPlan], make_port, options: EngineOptions | None = None) -> None:
+        """`make_port(env)` builds the DRAM port (see `dram_port_factory`)."""
+        self.env = CountingEnvironment()
         self.plans = plans
         self.options = options or EngineOptions()
         self.units = {name: Unit(self.env, name) for name in (*COMPUTE_UNITS, "dma_read", "dma_write")}
