@@ -18,7 +18,7 @@ from sim.commands.common import (
     print_json,
 )
 
-FIDELITY_CHOICES = ("roofline", "tile", "transaction")
+FIDELITY_CHOICES = ("roofline", "tile", "transaction", "sampled")
 
 
 def register(subparsers) -> None:
@@ -30,7 +30,12 @@ def register(subparsers) -> None:
                    help="a format name (fixed precision), dsq, cyclic, or a policy .toml/.json file")
     p.add_argument("--fidelity", default="tile", metavar="F",
                    help="roofline (analytic bound), tile (default: bulk DRAM transfers) or transaction "
-                        "(every burst through the DRAM model; slow, for small workloads)")
+                        "(every burst through the DRAM model; slow, for small workloads) or sampled (EXPERIMENTAL: a "
+                        "stratified sample at transaction level extrapolated from tile; its nominal 95%% interval "
+                        "covered the full run in only ~80%% of measured cases, docs/engine.md)")
+    p.add_argument("--sample-budget-s", type=positive_float, default=None, metavar="S",
+                   help="sampled fidelity: nominal CPU seconds for its transaction-level replays (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="sampled fidelity: the sample's seed (default 0)")
     p.add_argument("--total-steps", type=positive_int, default=1000,
                    help="training length over which a time-adaptive policy is averaged (default %(default)s)")
     p.add_argument("--dram-bw-scale", type=positive_float, default=None, metavar="X",
@@ -99,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     trace = load_workload(args)
     machine = build_machine(args)
     policy = get_policy(args.policy)
-    options = EngineOptions(max_steps=args.max_steps) if args.max_steps else EngineOptions()
+    knobs = {"max_steps": args.max_steps, "sample_budget_s": args.sample_budget_s}
+    options = EngineOptions(**{k: v for k, v in knobs.items() if v is not None}, seed=args.seed)
     if args.fidelity == "transaction":  # minutes to hours on a real workload: say so before starting
         import sys
 
@@ -128,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
                "configs": d["configs"], **energy.to_dict()}
         for entry, e in zip(out["configs"], config_energy, strict=True):
             entry["energy_j"] = e.energy_j
+        if args.fidelity == "sampled":
+            out["sampled"] = [r.sampled.to_dict() for _, _, r in result.configs]
         if len(result.configs) == 1:
             out["stall_cycles"] = first.stall_cycles
             out["bytes_by_point"] = first.bytes_by_point
@@ -140,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {frac:6.1%} of steps  {r.config_label}: {r.cycles:.6g} cycles = {r.time_s * 1e3:.4g} ms, "
               f"DRAM {r.dram_bytes / 1e6:.4g} MB, compute busy {r.compute_busy:.0%}, DRAM busy {r.dram_busy:.0%}, "
               f"{r.events} events in {r.wall_s:.2f} s")
+        if r.sampled is not None:
+            e = r.sampled
+            print(f"           nominal 95% interval {e.ci_low_cycles:.6g} .. {e.ci_high_cycles:.6g} cycles "
+                  f"(±{e.half_width_rel:.2%}, sampling error only, EXPERIMENTAL: ~80% measured coverage; "
+                  f"tile {e.tile_cycles:.6g}), "
+                  f"{e.samples} of {e.population} units, seed {e.seed}, budget {e.sample_budget_s:g} s")
     print(f"  step (averaged): {result.cycles:.6g} cycles = {result.time_s * 1e3:.4g} ms, "
           f"DRAM {result.dram_bytes / 1e6:.4g} MB, {result.arith_bitops:.4g} bit-ops")
     by = ", ".join(f"{k} {v:.3g}" for k, v in energy.energy_by_component.items())

@@ -5,7 +5,8 @@
 
 Fidelities: `roofline` (the analytic lower bound of sim.roofline, no simulation), `tile` (default: SimPy replay,
 DRAM transfers through the bulk DRAM model) and `transaction` (every burst through the transaction-level DRAM model;
-slow, for small workloads and for validating `tile`).
+slow, for small workloads and for validating `tile`) and `sampled` (a stratified sample of ops at transaction
+level, extrapolated from tile with a 95 % interval: sim.engine.sampled).
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
         storage = resolve(trace, config)  # the step as this configuration stores it (sim.storage)
         plans = plan_trace(trace, config, mv, options.max_steps, storage)
         counts = count(trace, config, storage)
-        result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram, counts)
+        if fidelity == "sampled":
+            from sim.engine.sampled import run_sampled
+
+            result = run_sampled(storage.trace, mv, config, plans, options, machine.dram, counts)
+        else:
+            result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram, counts)
         result.minimal = minimal_traffic(counts)
         _add_energy(result, trace, machine, config, counts)
         result.wall_s = time.perf_counter() - wall0  # planning included

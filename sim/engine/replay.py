@@ -18,7 +18,7 @@ from sim.engine.plan import OpPlan, Step
 from sim.engine.result import OP_COLUMNS, SimResult
 from sim.engine.units import BulkDramPort, CountingEnvironment, TransactionDramPort, Unit
 
-FIDELITIES = ("roofline", "tile", "transaction")
+FIDELITIES = ("roofline", "tile", "transaction", "sampled")
 COMPUTE_UNITS = ("array", "vector")
 
 
@@ -26,17 +26,22 @@ COMPUTE_UNITS = ("array", "vector")
 class EngineOptions:
     """Knobs of the replay. `max_steps` caps simulated steps per op (identical tiles are merged beyond it);
     `overlap=False` runs ops strictly one after another in trace order; `compute_scale` divides every compute
-    duration (a what-if: a huge value is unbounded compute)."""
+    duration (a what-if: a huge value is unbounded compute). `sample_budget_s` and `seed` choose the `sampled`
+    fidelity's sample (sim.engine.sampled): the CPU seconds its transaction-level replays may take, nominally."""
 
     max_steps: int = 8
     overlap: bool = True
     compute_scale: float = 1.0
+    sample_budget_s: float = 30.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
         if not self.compute_scale > 0:
             raise ValueError(f"compute_scale must be positive, got {self.compute_scale}")
+        if not self.sample_budget_s > 0:
+            raise ValueError(f"sample_budget_s must be positive, got {self.sample_budget_s}")
 
 
 class Replay:

@@ -46,6 +46,7 @@ class SimResult:
     energy_j: float | None = None   # the step's energy (sim.energy.step_energy); None without an energy model
     energy_by_component: dict[str, float] = field(default_factory=dict)
     minimal: dict | None = None     # the step's minimal traffic (sim.traffic): {"dram_bytes", "by_point", "by_role"}
+    sampled: Any = None    # sampled fidelity: sim.engine.sampled.SampledEstimate (estimate, 95 % interval, sample)
 
     @property
     def compute_busy(self) -> float:
@@ -72,6 +73,8 @@ class SimResult:
             "wall_s": self.wall_s, "energy_j": self.energy_j,
             "energy_by_component": dict(self.energy_by_component), "minimal": self.minimal,
         }
+        if self.sampled is not None:
+            d["sampled"] = self.sampled.to_dict()
         if include_ops:
             d["ops"] = self.ops.to_dict(orient="records")
         return d

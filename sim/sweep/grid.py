@@ -12,7 +12,7 @@ from hwmodels.machine import parse_array_size as parse_array  # re-exported: swe
 
 # Swept axes, named as their CLI options (and as the result columns).
 AXES = ("workload", "hw", "policy", "dram_bw_scale", "array", "sram_kb")
-FIDELITIES = ("roofline", "tile", "transaction")  # as sim.engine.FIDELITIES (a test checks they agree)
+FIDELITIES = ("roofline", "tile", "transaction", "sampled")  # as sim.engine.FIDELITIES (a test checks they agree)
 
 
 @dataclass(frozen=True)
