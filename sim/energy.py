@@ -187,16 +187,18 @@ SIMRESULT_DRAM_FIELDS = ("dram_act_cmds", "dram_read_cmds", "dram_write_cmds", "
                          "dram_rank_active_cycles", "dram_all_bank_idle_cycles")
 
 
-def step_energy(result, machine, config: PrecisionConfig, trace, counts: Counts | None = None) -> StepEnergy:
+def step_energy(result, machine, config: PrecisionConfig, trace, counts: Counts | None = None,
+                storage=None) -> StepEnergy:
     """Energy of the step an engine `SimResult` simulated: its per-op tiled traffic and its time.
 
     Compute and SRAM energy follow the step's counts (`sim.counting.count`) like the roofline's; DRAM commands from
     the result's per-op bytes (or its DRAM counters when it has `SIMRESULT_DRAM_FIELDS`); refresh and background over
-    `result.time_s`. `counts`: the step's `sim.counting.count(trace, config)` when the caller has it already."""
+    `result.time_s`. `counts` / `storage`: the step's `sim.counting.count` and `sim.storage.resolve` when the caller has
+    them already."""
     from hwmodels.dram.energy import DramCounters
     from sim.storage import resolve
 
-    storage = resolve(trace, config)
+    storage = storage if storage is not None else resolve(trace, config)
     stored = storage.trace
     counts = counts if counts is not None else count(stored, config, storage)
     traffic = None

@@ -45,9 +45,6 @@ class Storage:
     aliases: dict[str, str]
     formats: dict[str, NumberFormat]
 
-    def format_of(self, name: str) -> NumberFormat:
-        return self.formats[self.aliases.get(name, name)]
-
 
 def resolve(trace, config: PrecisionConfig) -> Storage:
     """Resolve `trace` under `config` (see the module docstring)."""

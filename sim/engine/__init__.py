@@ -54,7 +54,7 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
         else:
             result = run_replay(storage.trace, mv, config, plans, fidelity, options, machine.dram, counts)
         result.minimal = minimal_traffic(counts)
-        _add_energy(result, trace, machine, config, counts)
+        _add_energy(result, trace, machine, config, counts, storage)
         result.wall_s = time.perf_counter() - wall0  # planning included
     if key is not None:
         cache.put(key, result)
@@ -67,12 +67,12 @@ def minimal_traffic(counts) -> dict:
             "by_role": dict(counts.bytes_by_role)}
 
 
-def _add_energy(result, trace, machine, config, counts) -> None:
+def _add_energy(result, trace, machine, config, counts, storage) -> None:
     """The step's energy by component (sim.energy) on the result, where the machine has an energy model."""
     from sim.energy import energy_supported, step_energy
 
     if energy_supported(machine):
-        e = step_energy(result, machine, config, trace, counts)
+        e = step_energy(result, machine, config, trace, counts, storage)
         result.energy_j, result.energy_by_component = e.energy_j, dict(e.energy_by_component)
         if e.ops is not None and len(e.ops) == len(result.ops):  # the op table: each op's dynamic energy
             result.ops["energy_j"] = e.ops["energy_j"].to_numpy()
