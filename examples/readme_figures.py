@@ -45,6 +45,37 @@ def _gb(x: float) -> str:
     return f"{x / 1e9:.1f} GB" if x < 1e12 else f"{x / 1e12:.2f} TB"
 
 
+SEEDS = (0, 1, 2)
+
+
+def _pm(row: dict, col: str, digits: int) -> str:
+    """`mean ± half-width` over seeds (just the mean when the seeds agree)."""
+    mean, half = row[f"{col}_mean"], row[f"{col}_ci95"]
+    return f"{mean:.{digits}f}" if not half > 0.5 * 10 ** -digits else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def _study_table(single, seeded) -> list[str]:
+    """The README's study table: accuracy and ratios over seeds (`seeded`), totals and memory of the main command's
+    run (`single`, seed 0)."""
+    metric = "final_bleu" if "final_bleu_mean" in seeded else "final_bpc"
+    name = "BLEU" if metric == "final_bleu" else "bpc"
+    lines = [f"| policy | valid loss | {name} | simulated time | speedup | DRAM traffic, tiled / minimal (re-read) | "
+             "traffic reduction, tiled / minimal / q0..q3 | bit-op reduction | energy (reduction) | peak memory |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    by_policy = {r["policy"]: r for r in seeded.to_dict("records")}
+    for r in single.to_dict("records"):
+        m = by_policy[r["policy"]]
+        e = r.get("energy_j")
+        energy = f"{e:.0f} J ({r['energy_reduction']:.2f})" if e is not None and e == e else "–"
+        lines.append(
+            f"| {r['policy']} | {_pm(m, 'final_valid_loss', 3)} | {_pm(m, metric, 1)} | {r['time_s']:.1f} s | "
+            f"{_pm(m, 'speedup', 2)} | {_gb(r['dram_bytes'])} / {_gb(r['dram_bytes_minimal'])} "
+            f"({r['reread_factor']:.2f}) | {_pm(m, 'traffic_reduction', 2)} / {r['traffic_reduction_minimal']:.2f} / "
+            f"{r['traffic_reduction_dsq_minimal']:.2f} | {_pm(m, 'bitops_reduction', 1)} | {energy} | "
+            f"{r['peak_bytes'] / 1e9:.2f} GB |")
+    return lines
+
+
 def study(out: Path) -> None:
     import resource
 
@@ -60,22 +91,10 @@ def study(out: Path) -> None:
     shutil.rmtree(out / "study", ignore_errors=True)  # a fresh run: its time is part of the block
     res = run_study(StudyConfig(), out_dir=out / "study", log=lambda s: print(s, file=sys.stderr))
     wall, cpu = time.perf_counter() - wall0, cpu_s() - cpu0
-    s = res.summary
-    metric = "final_bleu" if "final_bleu" in s else "final_bpc"
-    lines = ["| policy | valid loss | BLEU | simulated time | speedup | DRAM traffic, tiled / minimal (re-read) | "
-             "traffic reduction, tiled / minimal / q0..q3 | bit-op reduction | energy (reduction) | peak memory |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in s.to_dict("records"):
-        e = r.get("energy_j")
-        energy = f"{e:.0f} J ({r['energy_reduction']:.2f})" if e is not None and e == e else "–"
-        lines.append(
-            f"| {r['policy']} | {r['final_valid_loss']:.3f} | {r[metric]:.1f} | {r['time_s']:.1f} s | "
-            f"{r['speedup']:.2f} | {_gb(r['dram_bytes'])} / {_gb(r['dram_bytes_minimal'])} "
-            f"({r['reread_factor']:.2f}) | {r['traffic_reduction']:.2f} / {r['traffic_reduction_minimal']:.2f} / "
-            f"{r['traffic_reduction_dsq_minimal']:.2f} | {r['bitops_reduction']:.1f} | {energy} | "
-            f"{r['peak_bytes'] / 1e9:.2f} GB |")
-    cfg = res.config
-    bw = res.bandwidth
+    seeded = run_study(StudyConfig(seeds=SEEDS), out_dir=out / "study-seeds", resume=True,
+                       log=lambda s: print(s, file=sys.stderr))
+    lines = _study_table(res.summary, seeded.summary)
+    s, cfg, bw = res.summary, res.config, res.bandwidth
     first = s["policy"].iloc[0]
     span = ""
     if bw["dram_bw_scale"].nunique() > 1:
@@ -84,10 +103,14 @@ def study(out: Path) -> None:
         lo, hi = piv.index.min(), piv.index.max()
         span = (f" With DRAM bandwidth scaled x{lo:g} to x{hi:g}, {last}'s speedup over {first} goes from "
                 f"{piv.loc[lo, first] / piv.loc[lo, last]:.2f} to {piv.loc[hi, first] / piv.loc[hi, last]:.2f}.")
-    body = (f"`dsqsim study`: task {cfg.task}, {cfg.steps} steps (seed {cfg.seed}); costed on {cfg.workload} on "
-            f"{cfg.hw} at {cfg.fidelity} fidelity; ratios against {first} (> 1 is better).\n\n" + "\n".join(lines)
-            + f"\n\nThis run took {wall:.0f} s wall and {cpu:.0f} CPU-s (all processes) on the 2-core machine that "
-            f"made it.{span} Made by `python examples/readme_figures.py`.")
+    seeds = ",".join(map(str, SEEDS))
+    body = (f"`dsqsim study`: task {cfg.task}, {cfg.steps} steps; costed on {cfg.workload} on {cfg.hw} at "
+            f"{cfg.fidelity} fidelity; ratios against {first} (> 1 is better). Trained with seeds {seeds} "
+            f"(`dsqsim study --seeds {seeds}`): mean ± 95 % confidence half-width over seeds where the seeds differ; "
+            f"time, traffic, energy and memory are seed {cfg.seed}'s run (the same for every seed when a policy's "
+            f"switches are scheduled, not loss-triggered).\n\n" + "\n".join(lines)
+            + f"\n\nThe main command itself (seed {cfg.seed} only) took {wall:.0f} s wall and {cpu:.0f} CPU-s (all "
+            f"processes) on the 2-core machine that made it.{span} Made by `python examples/readme_figures.py`.")
     replace_block("study", body)
     fig = plots.training_curves(res.metrics)
     _save(fig, "training_curves")
