@@ -7,7 +7,7 @@ Frame shapes (as written by `sim.study` / `sim.sweep`):
 - metrics: `policy`, `step`, `train_loss`, `valid_loss`, optional `bleu`
 - busy: long, `policy`, `by` ("unit" | "overlap" | "phase"), `key`, `busy_s`
 - energy: one row per policy with `policy` and `energy_by_component` (dict, joules: sim.energy.COMPONENTS), as
-  `sim.roofline.compare` returns it; or long, `policy`, `component`, `energy_j`
+  `sim.compare.compare` returns it; or long, `policy`, `component`, `energy_j`
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sim.roofline import COMPARE_COLUMNS
+from sim.compare import COMPARE_COLUMNS
 
 WORKLOAD = "tiny-lm"
 
@@ -60,7 +60,7 @@ def test_compare_json_schema(hw):
 
 def test_compare_matches_python_api(hw):
     from hwmodels.machine import get_machine
-    from sim.roofline import compare
+    from sim.compare import compare
     from workloads import resolve_workload
 
     proc = dsqsim("compare", "--workload", WORKLOAD, "--hw", hw, "--policies", "bf16,fixed16", "--json")

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 from test_counting import MIXED, linear_trace
 
+from sim.compare import compare
 from sim.counting import count
 from sim.precision import PrecisionConfig
-from sim.roofline import compare, roofline
+from sim.roofline import roofline
 
 
 @dataclass(frozen=True)

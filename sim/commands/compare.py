@@ -58,8 +58,8 @@ def _timelines(specs: list[str], policies: list) -> dict:
 def run(args: argparse.Namespace) -> int:
     from hwmodels.machine import get_machine
     from sim.commands.common import load_workload
+    from sim.compare import COMPARE_COLUMNS, compare_traffic
     from sim.policy import get_policy
-    from sim.roofline import COMPARE_COLUMNS, compare_traffic
 
     policies = [get_policy(n) for n in split_list(args.policies)]
     timelines = _timelines(args.timeline, policies)
