@@ -49,13 +49,13 @@ def _tables(man_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
     return limit, magic, largest
 
 
-def _rare(y, r, b0, b1, field, man_bits, pow2):  # noqa: ANN001, ANN202 (numba-compiled)
-    """The block y[r, b0:b1] in place: NaN if it holds inf/NaN (field 255), else divided by its (huge) step.
-    Indices, not a slice: a slice would cost reference counting in the callers' loops."""
+def _rare(y, r, b0, b1, i, field, man_bits, pow2):  # noqa: ANN001, ANN202 (numba-compiled)
+    """The block y[r, b0:b1, i] of [outer, length, inner] in place: NaN if it holds inf/NaN (field 255), else
+    divided by its (huge) step. Indices, not a view: a view made in a kernel's loop costs reference counting there."""
     code_max = np.float32(2.0**man_bits - 1.0)
     step = pow2[min(field - 127 - (man_bits - 1), 149) + 149]  # not read for field 255
     for j in range(b0, b1):
-        y[r, j] = np.nan if field == 255 else min(max(np.rint(y[r, j] / step), -code_max), code_max) * step
+        y[r, j, i] = np.nan if field == 255 else min(max(np.rint(y[r, j, i] / step), -code_max), code_max) * step
 
 
 def _rows(y, bits, block, man_bits, limit, magic, largest, pow2):  # noqa: ANN001, ANN202
@@ -65,6 +65,7 @@ def _rows(y, bits, block, man_bits, limit, magic, largest, pow2):  # noqa: ANN00
     reference counting in the loop (10x slower)."""
     rows, length = y.shape
     whole = length - length % block
+    y3 = y.reshape(rows, length, 1)  # for _rare
     for r in range(rows):
         for b0 in range(0, whole, block):
             amax = np.uint32(0)
@@ -72,7 +73,7 @@ def _rows(y, bits, block, man_bits, limit, magic, largest, pow2):  # noqa: ANN00
                 amax = max(amax, bits[r, b0 + j] & np.uint32(0x7FFFFFFF))  # |x| as an integer, ordered as floats
             field = amax >> np.uint32(23)  # biased exponent of the block max (0: zero or subnormal)
             if field > largest:
-                _rare(y, r, b0, b0 + block, field, man_bits, pow2)
+                _rare(y3, r, b0, b0 + block, 0, field, man_bits, pow2)
                 continue
             lim, mg = limit[field], magic[field]
             for j in range(block):
@@ -86,7 +87,7 @@ def _rows(y, bits, block, man_bits, limit, magic, largest, pow2):  # noqa: ANN00
                 amax = max(amax, bits[r, j] & np.uint32(0x7FFFFFFF))
             field = amax >> np.uint32(23)
             if field > largest:
-                _rare(y, r, whole, length, field, man_bits, pow2)
+                _rare(y3, r, whole, length, 0, field, man_bits, pow2)
                 continue
             lim, mg = limit[field], magic[field]
             for j in range(whole, length):
@@ -134,7 +135,7 @@ def _strided(y, bits, block, man_bits, limit, magic, largest, pow2):  # noqa: AN
             if rare:
                 for i in range(inner):
                     if amax[i] >> np.uint32(23) > largest:
-                        _rare(y[o].T, i, b0, b1, amax[i] >> np.uint32(23), man_bits, pow2)  # column i
+                        _rare(y, o, b0, b1, i, amax[i] >> np.uint32(23), man_bits, pow2)
 
 
 @functools.cache
