@@ -423,28 +423,33 @@ def _pieces(x: np.ndarray, axis: int, block: int) -> list[np.ndarray] | None:
     return [x3[:, start:stop].reshape(outer, nblocks, bk, inner) for start, stop, nblocks, bk in pieces]
 
 
-def _kernel_int_codes(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.ndarray | None:
-    """bfp/mxint8 of float32 x (ndim >= 1, nonempty, nearest) by the compiled kernel, in x's memory order; None if
-    x's layout does not allow it."""
-    perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
-    src = x.transpose(perm)
-    if src.flags.c_contiguous:  # x is dense in some axis order: read it as it is
-        dst = np.empty_like(src)
-    else:  # a strided view: copy it densely, then quantize the copy in place
+def _kernel_takes(fmt: NumberFormat) -> bool:
+    """The compiled kernel is there and quantizes float32 to `fmt` (bfp, mxint8: integer codes of <= 22 bits)."""
+    return (fmt.exp_bits == 0 and fmt.block_size is not None and fmt.emax == 0
+            and fmt.man_bits <= _blockkernel.MAX_MAN_BITS and _blockkernel.available())
+
+
+def _kernel_int_codes(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool = False) -> np.ndarray | None:
+    """bfp/mxint8 of float32 x (ndim >= 1, nonempty, nearest, man_bits <= MAX_MAN_BITS) by the compiled kernel, in
+    x's memory order: into a copy of x, or into x itself when `inplace` (x dense; the caller owns it); None if x's
+    layout does not allow it."""
+    perm, shape3, _, _ = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
+    if not x.transpose(perm).flags.c_contiguous:  # a strided view: a dense copy, then quantize the copy in place
         x = np.array(x, order="K")
-        perm, (outer, length, inner), _, inverse = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
-        src = dst = x.transpose(perm)
-        if not src.flags.c_contiguous:
+        perm, shape3, _, _ = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
+        if not x.transpose(perm).flags.c_contiguous:
             return None
-    _blockkernel.int_codes_f32(src, dst, (outer, length, inner), fmt.block_size, fmt.man_bits)
-    return dst.transpose(inverse)
+    elif not inplace:
+        x = x.copy(order="K")  # dense in the same axis order as x: the same plan
+    _blockkernel.int_codes_f32_inplace(x.transpose(perm), shape3, fmt.block_size, fmt.man_bits)
+    return x
 
 
 def _quantize_blocks_nearest(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.ndarray | None:
     """bfp/mx with nearest rounding along ``axis``, in x's memory order; None when the general path must be used
     (codes too wide for the magic-number rounding, or values it cannot take exactly)."""
     int_codes_f32 = x.dtype == np.float32 and fmt.exp_bits == 0 and fmt.emax == 0  # bfp, mxint8: the hot path
-    if int_codes_f32 and _blockkernel.available():
+    if int_codes_f32 and _kernel_takes(fmt):
         out = _kernel_int_codes(x, fmt, axis)
         if out is not None:
             return out
@@ -498,8 +503,7 @@ def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "neares
     """
     fmt = get_format(fmt)
     if (rounding == "nearest" and type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
-            and fmt.exp_bits == 0 and fmt.block_size and fmt.emax == 0 and -x.ndim <= axis < x.ndim
-            and _blockkernel.available()):  # the training loop's case, straight to the kernel
+            and -x.ndim <= axis < x.ndim and _kernel_takes(fmt)):  # the training loop's case, straight to the kernel
         out = _kernel_int_codes(x, fmt, axis)
         if out is not None:
             return out
