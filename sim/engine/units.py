@@ -4,6 +4,7 @@ at `transaction` fidelity). Simulation time is in machine clock cycles."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 
@@ -142,7 +143,7 @@ class BulkCost:
     chunk, so only the chunk and the remainder are decoded: the model's cost stays O(1) per distinct transfer.
     """
 
-    def __init__(self, spec, chunk_min_bytes: int = 256 * 1024) -> None:
+    def __init__(self, spec, chunk_min_bytes: int = 256 * 1024, memo: dict | None = None) -> None:
         from hwmodels.dram.bulk import BulkDram
 
         self.spec = spec
@@ -153,7 +154,8 @@ class BulkCost:
         # the phase that decides how a transfer spreads over channels and banks
         self.period_bytes = self.bulk.row_span_bytes
         self.chunk_bytes = -(-chunk_min_bytes // self.period_bytes) * self.period_bytes
-        self._memo: dict[tuple[int, int, bool], object] = {}
+        # ChannelWork counts DRAM clocks, not ns: `memo` may be shared with specs that differ only in tCK_ns
+        self._memo: dict[tuple[int, int, bool], object] = {} if memo is None else memo
         self.model_calls = 0
 
     def _work(self, phase: int, nbytes: int, is_write: bool) -> tuple[object, int]:
@@ -208,12 +210,16 @@ class BulkCost:
 
 
 _BULK_COSTS: dict = {}
+_WORK_MEMOS: dict = {}
 
 
 def bulk_cost(spec) -> BulkCost:
-    """One memo per DRAM spec, shared by every simulation in the process (a policy's configurations, sweeps)."""
+    """One memo per DRAM spec, shared by every simulation in the process (a policy's configurations, sweeps). The
+    per-transfer work is in DRAM clocks, so a DRAM clocked faster or slower (`DramSpec.scaled`: the what-if
+    bandwidth scales of studies and sweeps) reuses it; only the timing of each batch is computed again."""
     if spec not in _BULK_COSTS:
-        _BULK_COSTS[spec] = BulkCost(spec)
+        clocks_only = dataclasses.replace(spec, name="", tCK_ns=1.0)
+        _BULK_COSTS[spec] = BulkCost(spec, memo=_WORK_MEMOS.setdefault(clocks_only, {}))
     return _BULK_COSTS[spec]
 
 
