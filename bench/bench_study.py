@@ -15,8 +15,8 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def main_command() -> str:
-    """`dsqsim study` in a fresh process (a fresh on-disk cache), CPU seconds of it and every worker it waited for."""
+def _study_cpu_s(env: dict[str, str]) -> tuple[float, float]:
+    """(CPU s of `dsqsim study` and every worker it waited for, wall s), fresh process, fresh output and cache."""
     import resource
     import subprocess
     import sys
@@ -26,20 +26,32 @@ def main_command() -> str:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "sim.cli", "study", "--out", str(tmp / "out"), "--no-progress"],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, env=env)
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def main_command() -> str:
+    """`dsqsim study` as the README installs it (no extras: numpy quantizer) and with the `fast` extra (numba)."""
+    import importlib.util
+    import os
+
+    rows = [("`pip install -e .` (numpy quantizer)", _study_cpu_s({**os.environ, "DSQSIM_NO_NUMBA": "1"}))]
+    if importlib.util.find_spec("numba") is not None:
+        env = {k: v for k, v in os.environ.items() if k != "DSQSIM_NO_NUMBA"}
+        rows.append(("`pip install -e \".[fast]\"` (numba quantizer)", _study_cpu_s(env)))
+    table = "\n".join(f"| {name} | {cpu:.1f} | {wall:.1f} |" for name, (cpu, wall) in rows)
     return (
         "## The README's main command\n\n"
         "`dsqsim study` on its built-in defaults (numwords, 100 steps, fp32/fixed16/dsq trained in worker processes; "
         "each policy's timeline costed on transformer-iwslt / edge-npu at tile fidelity and re-costed at 5 DRAM "
-        "bandwidth scales; tables, plots, HTML report), from a fresh process with an empty cache. CPU seconds are "
-        "the whole process tree's (user + system, workers included). Target: <= 60 CPU-s.\n\n"
-        "| CPU s (process tree) | wall s |\n|---|---|\n"
-        f"| {cpu:.1f} | {wall:.1f} |\n"
+        "bandwidth scales; tables, plots, HTML report), from a fresh process with an empty cache, as the README "
+        "installs it and with the `fast` extra. CPU seconds are the whole process tree's (user + system, workers "
+        "included). Target: <= 60 CPU-s.\n\n"
+        "| install | CPU s (process tree) | wall s |\n|---|---|---|\n" + table + "\n"
     )
 
 
