@@ -3,10 +3,13 @@
 The flat config is `dsq`'s first stage held for the whole run, so the table shows what raising precision over time
 buys. Same seeds and steps for every row; evaluation is in fp32 on the master weights. With several seeds each cell
 is the mean over seeds ± the half-width of its 95 % confidence interval (Student t). Runs go to
---out/<task>-<policy>-s<seed> (resumable: rerunning the script continues unfinished runs). Prints a Markdown table;
---write-readme also puts it in the README's `readme:accuracy` block.
+--out/<task>-<policy>-n<steps>-s<seed> (resumable: rerunning the script continues unfinished runs). Prints a
+Markdown table; --write-readme also puts it in the README's `readme:accuracy` block.
 
     python examples/accuracy_table.py --steps 1500 --seeds 0,1,2 --workers 2 --write-readme
+    python examples/accuracy_table.py --tasks numwords-hard,shakespeare --steps numwords-hard=6000,shakespeare=3000 ...
+
+`--steps` is one number for every task or `task=N` pairs (each task trained for its own length).
 """
 
 from __future__ import annotations
@@ -18,10 +21,6 @@ from pathlib import Path
 from typing import Any
 
 POLICIES = ("fp32", "fixed16", "flat", "dsq")
-# two-sided 95 % Student-t quantiles by degrees of freedom (beyond 10 seeds the normal 1.96 is close enough)
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
 def _policy(name: str, steps: int) -> Any:
     from sim.policy import FixedPolicy, get_policy
 
@@ -34,7 +33,7 @@ def _policy(name: str, steps: int) -> Any:
 def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, Any]:
     from sim.training.train import TrainingDiverged, train
 
-    run_dir = Path(out) / f"{task}-{policy}-s{seed}"
+    run_dir = Path(out) / f"{task}-{policy}-n{steps}-s{seed}"
     try:
         result = train(task, _policy(policy, steps), steps=steps, seed=seed, out_dir=run_dir, resume=True,
                        progress=False)
@@ -48,14 +47,20 @@ def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, A
 
 def _mean_ci(values: list[float], digits: int) -> str:
     """"m ± h" with h the half-width of the 95 % Student-t interval of the mean (just "m" for one value)."""
-    import math
+    from sim.study.seeds import format_mean_ci, mean_ci
 
-    n = len(values)
-    mean = sum(values) / n
-    if n == 1:
-        return f"{mean:.{digits}f}"
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return f"{mean:.{digits}f} ± {_T975.get(n - 1, 1.96) * sd / math.sqrt(n):.{digits}f}"
+    return format_mean_ci(*mean_ci(values), digits=digits)
+
+
+def parse_steps(text: str, tasks: list[str]) -> dict[str, int]:
+    """`--steps`: "1500" for every task, or "numwords-hard=6000,shakespeare=3000" (every task named once)."""
+    if "=" not in text:
+        return {t: int(text) for t in tasks}
+    steps = {k.strip(): int(v) for k, v in (part.split("=", 1) for part in text.split(",") if part.strip())}
+    missing = [t for t in tasks if t not in steps]
+    if missing:
+        raise SystemExit(f"--steps names no length for {', '.join(missing)}")
+    return steps
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -81,24 +86,27 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="numwords,shakespeare")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", default="1500", help="N for every task, or task=N,task=N")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/accuracy")
     parser.add_argument("--write-readme", action="store_true", help="also fill the README's readme:accuracy block")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = [(t, p, s) for t in args.tasks.split(",") for p in POLICIES for s in seeds]
+    tasks = args.tasks.split(",")
+    steps = parse_steps(args.steps, tasks)
+    jobs = [(t, p, s) for t in tasks for p in POLICIES for s in seeds]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(_one, t, p, args.steps, s, args.out) for t, p, s in jobs]
+        futures = [pool.submit(_one, t, p, steps[t], s, args.out) for t, p, s in jobs]
         rows = [f.result() for f in futures]
     text = table(rows)
-    print(f"{args.steps} steps, seeds {args.seeds}\n")
+    lengths = ", ".join(f"{t} {steps[t]}" for t in tasks)
+    print(f"steps: {lengths}; seeds {args.seeds}\n")
     print(text)
     if args.write_readme:
         from readme_figures import replace_block
 
-        note = (f"{args.steps} steps per run, seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
+        note = (f"Steps per run: {lengths}; seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
                 "flat = dsq's first stage for the whole run; evaluation in fp32 on the master weights.")
         replace_block("accuracy", note + "\n\n" + text)
     return 0

@@ -1,0 +1,32 @@
+"""examples/accuracy_table.py, which makes the README's accuracy table: per-task lengths, seeds aggregated with the
+project's Student-t interval, one row per task and policy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import accuracy_table  # noqa: E402
+
+
+def test_steps_per_task() -> None:
+    assert accuracy_table.parse_steps("1500", ["a", "b"]) == {"a": 1500, "b": 1500}
+    assert accuracy_table.parse_steps("a=10,b=20", ["a", "b"]) == {"a": 10, "b": 20}
+    with pytest.raises(SystemExit, match="no length for b"):
+        accuracy_table.parse_steps("a=10", ["a", "b"])
+
+
+def test_tiny_table_over_two_seeds(tmp_path, capsys) -> None:
+    rc = accuracy_table.main(["--tasks", "numwords", "--steps", "numwords=2", "--seeds", "0,1", "--workers", "1",
+                              "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "steps: numwords 2; seeds 0,1" in out
+    rows = [line for line in out.splitlines() if line.startswith("| numwords |")]
+    assert [r.split("|")[2].strip() for r in rows] == list(accuracy_table.POLICIES)
+    assert all(r.split("|")[4].strip() == "2" for r in rows)  # two seeds per row
+    assert all("±" in r.split("|")[5] for r in rows)  # the seeds differ: an interval
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == "numwords-dsq-n2-s0"
