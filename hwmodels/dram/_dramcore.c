@@ -519,6 +519,7 @@ static int refill(System *s);
 static void admit(System *s, i64 c) {
     if (c != s->adm_cycle) { s->adm_cycle = c; s->adm_count = 0; }
     i64 count = s->adm_count;
+    /* a batch's next bursts join the inbox as it empties, so it is never left empty while some remain */
     while ((s->in_len || refill(s)) && count < s->width) {
         InboxEntry *e = &s->inbox[s->in_head];
         Channel *ch = &s->chans[e->ch];
@@ -530,7 +531,6 @@ static void admit(System *s, i64 c) {
         count++;
     }
     s->adm_count = count;
-    if (!s->in_len) refill(s);  /* a batch's next bursts stay visible at the head (sys_busy, sys_advance) */
     s->admit_due = (s->in_len && count >= s->width) ? c + 1 : INF;
 }
 

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                    help="a format name (fixed precision), dsq, cyclic, or a policy .toml/.json file")
     p.add_argument("--fidelity", default="tile", metavar="F",
                    help="roofline (analytic bound), tile (default: bulk DRAM transfers) or transaction "
-                        "(every burst through the DRAM model; slow, for small workloads) or sampled (EXPERIMENTAL: a "
+                        "(every burst through the DRAM model, the reference: seconds to minutes, its time estimate "
+                        "is printed first) or sampled (EXPERIMENTAL: a "
                         "stratified sample at transaction level extrapolated from tile; its nominal 95%% interval "
                         "covered the full run in only ~80%% of measured cases, docs/engine.md)")
     p.add_argument("--sample-budget-s", type=positive_float, default=None, metavar="S",
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     policy = get_policy(args.policy)
     knobs = {"max_steps": args.max_steps, "sample_budget_s": args.sample_budget_s}
     options = EngineOptions(**{k: v for k, v in knobs.items() if v is not None}, seed=args.seed)
-    if args.fidelity == "transaction":  # minutes to hours on a real workload: say so before starting
+    if args.fidelity == "transaction":  # seconds to hours with the bytes moved: say so before starting
         import sys
 
         from sim.progress import estimate_line

@@ -283,11 +283,14 @@ class TransactionDramPort(DramPort):
     As at `tile` fidelity, one DMA batch (a step's loads, or its stores) is in flight at a time, so the two levels
     see the same transfer schedule and differ only in how the DRAM times it."""
 
-    def __init__(self, env: simpy.Environment, spec, clock_ghz: float, batched: bool = True) -> None:
+    # False: one access() per transfer, the core advanced by a SimPy wake-up per memory cycle with work (the
+    # reference the batched path is tested against: tests/test_engine_transaction.py)
+    batched: bool = True
+
+    def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
         from hwmodels.dram.transaction import TransactionDram
 
         super().__init__(env)
-        self.batched = batched  # False: one access() per transfer, the core advanced by SimPy wake-ups (reference)
         self.spec = spec
         self.clock_ghz = clock_ghz
         self.dram = TransactionDram(env, spec, ns_per_env_unit=1.0 / clock_ghz)
