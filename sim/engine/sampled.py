@@ -35,10 +35,11 @@ import numpy as np
 
 from sim.engine.units import BulkDramPort, DramPort, TransactionDramPort
 
-# Nominal transaction-level throughput used to turn `sample_budget_s` into a burst budget (edge-npu on this 2-core
-# machine, SimPy + compiled core: ~250k bursts per CPU second; cloud-npu and h100-sxm run ~1M/s, so they finish well
-# within). A fixed figure, not a timing: the sample must not depend on the machine's load.
-NOMINAL_BURSTS_PER_CPU_S = 250_000
+# Nominal transaction-level throughput used to turn `sample_budget_s` into a burst budget (the engine's transaction
+# path with the compiled core running each DMA batch in one call, on this 2-core machine: ~6-8 M bursts per CPU
+# second on the full transformer-iwslt step, ~5 M on small ones; docs/engine.md). A fixed figure, not a timing: the
+# sample must not depend on the machine's load.
+NOMINAL_BURSTS_PER_CPU_S = 5_000_000
 BLOCK_OPS = 4                   # a sampling unit: this many consecutive ops (trace order)
 WARMUP_OPS = 2                  # ops before a sampled unit also at transaction level, not measured
 MIN_PER_STRATUM = 2             # a stratum's variance needs two units
