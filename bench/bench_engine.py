@@ -57,7 +57,7 @@ def run(quick: bool = False) -> str:
 
     machines = ("edge-npu",) if quick else MACHINES
     workloads = ("tiny-lm", "transformer-iwslt") if quick else ("tiny-lm", *TARGETS_CPU_S)
-    out = ["## Engine (SimPy replay, tile fidelity)", "",
+    out = ["## Engine (SimPy replay: tile and transaction fidelity)", "",
            "One training step, uniform bf16: `dsqsim simulate --workload W --hw H --policy bf16 --fidelity tile` in a "
            "child process, its whole-process CPU seconds (user + system: imports, trace building, planning, "
            "simulation). Targets (issue 11): transformer-iwslt <= 2.5 CPU-s, gpt2-small <= 4, llama-7b <= 15, on "

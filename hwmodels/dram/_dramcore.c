@@ -81,7 +81,7 @@ typedef struct System {
     /* a batch (run_batch): completions counted per access in C instead of buffered; bursts generated into the
        inbox as it empties, in submission order (the same inbox sequence as submitting them one by one) */
     int batch;                   /* a batch is running */
-    i64 *bt_done; i64 *bt_left;  /* per access: latest completion cycle, bursts not yet completed */
+    i64 *bt_done;                /* per access: latest completion cycle */
     i64 bt_outstanding;          /* bursts of the batch not yet completed (generated or not) */
     i64 *gen_first, *gen_count;  /* per access: first burst address, bursts */
     i64 gen_n, gen_k, gen_i, gen_rb; int gen_write;  /* accesses, next access, next burst in it, burst bytes */
@@ -94,7 +94,6 @@ static inline i64 max3(i64 a, i64 b, i64 c) { return max2(max2(a, b), c); }
 static void emit(System *s, i64 tag, i64 added, i64 done, int is_write) {
     if (s->batch) {  /* tag = the access's index in the batch */
         if (done > s->bt_done[tag]) s->bt_done[tag] = done;
-        s->bt_left[tag]--;
         s->bt_outstanding--;
         return;
     }
@@ -602,7 +601,7 @@ static int push_inbox(System *s, InboxEntry e) {
     return 0;
 }
 
-/* Move up to REFILL of a batch's not yet generated bursts into the (empty) inbox; returns in_len. Entries join the
+/* Move up to REFILL of a batch's not yet generated bursts into the (empty) inbox; returns in_len > 0. Entries join the
    inbox only once it has emptied, so the front end sees them in submission order, exactly as if all had been
    submitted at the start, without holding millions of entries. */
 #define REFILL 1024
@@ -639,7 +638,7 @@ static void channel_free(Channel *c) {
 static void System_dealloc(System *s) {
     if (s->chans) { for (int k = 0; k < s->n_ch; k++) channel_free(&s->chans[k]); PyMem_Free(s->chans); }
     PyMem_Free(s->inbox); PyMem_Free(s->waiters); PyMem_Free(s->done); PyMem_Free(s->cmd_log);
-    PyMem_Free(s->bt_done); PyMem_Free(s->bt_left); PyMem_Free(s->gen_first); PyMem_Free(s->gen_count);
+    PyMem_Free(s->bt_done); PyMem_Free(s->gen_first); PyMem_Free(s->gen_count);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -785,10 +784,11 @@ out:
     return res;
 }
 
+/* after an error inside a batch (Ctrl-C, a batch that cannot complete) the system is left mid-batch: discard it */
 static void batch_end(System *s) {
     s->batch = 0;
-    PyMem_Free(s->bt_done); PyMem_Free(s->bt_left); PyMem_Free(s->gen_first); PyMem_Free(s->gen_count);
-    s->bt_done = s->bt_left = s->gen_first = s->gen_count = NULL;
+    PyMem_Free(s->bt_done); PyMem_Free(s->gen_first); PyMem_Free(s->gen_count);
+    s->bt_done = s->gen_first = s->gen_count = NULL;
     s->gen_n = s->gen_k = s->gen_i = 0; s->bt_outstanding = 0;
 }
 
@@ -816,12 +816,12 @@ static PyObject *System_run_batch(System *s, PyObject *args) {
         goto out;
     }
     s->gen_first = PyMem_Calloc(n ? n : 1, sizeof(i64)); s->gen_count = PyMem_Calloc(n ? n : 1, sizeof(i64));
-    s->bt_done = PyMem_Calloc(n ? n : 1, sizeof(i64)); s->bt_left = PyMem_Calloc(n ? n : 1, sizeof(i64));
-    if (!s->gen_first || !s->gen_count || !s->bt_done || !s->bt_left) { PyErr_NoMemory(); batch_end(s); goto out; }
+    s->bt_done = PyMem_Calloc(n ? n : 1, sizeof(i64));
+    if (!s->gen_first || !s->gen_count || !s->bt_done) { PyErr_NoMemory(); batch_end(s); goto out; }
     i64 total = 0;
     for (Py_ssize_t k = 0; k < n; k++) {
         s->gen_first[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fa, k));
-        s->gen_count[k] = s->bt_left[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fn, k));
+        s->gen_count[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fn, k));
         if (PyErr_Occurred()) { batch_end(s); goto out; }
         if (s->gen_first[k] < 0 || s->gen_count[k] <= 0) {
             PyErr_SetString(PyExc_ValueError, "run_batch: addresses must be >= 0 and counts > 0");
