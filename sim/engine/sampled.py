@@ -1,5 +1,5 @@
 """`sampled` fidelity: the step's transaction-level time estimated from a stratified sample of its ops, with a 95 %
-confidence interval, so `tile` can be checked on workloads whose full `transaction` run would take hours.
+confidence interval, so `tile` can be checked where the full `transaction` run takes too long (llama-7b: hours).
 
 Method (docs/engine.md, "The sampled fidelity"):
 1. The whole step at `tile` fidelity. Units are blocks of BLOCK_OPS consecutive ops (trace order); a unit's time is
