@@ -18,9 +18,10 @@ from typing import Any
 
 _worker_queue: Any = None  # set in pool workers by `set_worker_queue` (the pool initializer)
 
-# The calibration drives the engine's own DRAM port (TransactionDram under SimPy: DMA-sized accesses, the compiled
-# core when built) with this many bytes of mixed reads and writes (rates vary with load).
-CALIBRATION_BYTES = 4 << 20
+# The calibration drives the engine's own DRAM path (TransactionDram.access_batch under SimPy: DMA-sized batches,
+# the compiled core when built) with this many bytes of mixed reads and writes (rates vary with load).
+CALIBRATION_BYTES = 32 << 20
+CALIBRATION_OPS = 40            # ops of the plan replayed to measure the engine's own cost per DMA batch
 SLOW_ESTIMATE_S = 10.0          # estimates above this also suggest the tile fidelity
 
 
@@ -93,21 +94,39 @@ def accepts(fn: Callable, name: str) -> bool:
 
 
 # --- time estimates ---------------------------------------------------------------------------------------------
-def transaction_bursts(trace, machine, config) -> int:
-    """DRAM bursts one transaction-level step moves: the engine plan's bytes (re-reads included) / burst size."""
+def transaction_work(trace, machine, config) -> tuple[int, float]:
+    """(DRAM bursts, engine CPU seconds besides the DRAM) of one transaction-level step. Bursts: the engine plan's
+    bytes (re-reads included) / burst size. Engine seconds: planning (timed here) plus the bookkeeping of each DMA
+    batch (SimPy processes, the bus), measured on the plan's first ops over an idealised DRAM."""
     from sim.engine import EngineOptions
     from sim.engine.machine_view import MachineView
     from sim.engine.plan import plan_trace
+    from sim.engine.replay import Replay
+    from sim.engine.units import FixedRateDramPort
 
+    t0 = time.process_time()
     plans = plan_trace(trace, config, MachineView(machine), EngineOptions().max_steps)
+    plan_s = time.process_time() - t0
     total_bytes = sum(a.total_bytes for p in plans for a in p.accesses)
-    return -(-total_bytes // machine.dram.request_bytes)
+    batches = sum(bool(s.loads) + bool(s.stores) for p in plans for s in p.steps)
+    head = plans[:CALIBRATION_OPS]  # a prefix is self-contained: an op depends on earlier ops only
+    head_batches = sum(bool(s.loads) + bool(s.stores) for p in head for s in p.steps)
+    t0 = time.process_time()
+    Replay(head, lambda env: FixedRateDramPort(env, bytes_per_cycle=1 << 20)).run()
+    per_batch_s = (time.process_time() - t0) / max(head_batches, 1)
+    return -(-total_bytes // machine.dram.request_bytes), plan_s + batches * per_batch_s
+
+
+def transaction_bursts(trace, machine, config) -> int:
+    """DRAM bursts one transaction-level step moves: the engine plan's bytes (re-reads included) / burst size."""
+    return transaction_work(trace, machine, config)[0]
 
 
 @lru_cache(maxsize=8)
 def measured_burst_rate(dram) -> float:
     """Bursts per CPU second the engine's transaction level manages here and now: a short run of the engine's DRAM
-    port (TransactionDram in SimPy) on 64 KB DMAs, half reads, half writes, two in flight."""
+    path (TransactionDram.access_batch in SimPy, one DMA batch in flight as the engine's bus allows) on 64 KB DMAs,
+    alternately reads and writes."""
     import simpy
 
     from hwmodels.dram import TransactionDram, get_dram
@@ -117,23 +136,28 @@ def measured_burst_rate(dram) -> float:
     port = TransactionDram(env, spec)
     chunk = 64 << 10
 
-    def stream(offset: int, is_write: bool):
-        for k in range(CALIBRATION_BYTES // chunk // 2):
-            yield port.access(offset + k * chunk, chunk, is_write)
+    def stream():
+        for k in range(CALIBRATION_BYTES // chunk):
+            is_write = k % 2 == 1
+            yield env.all_of(port.access_batch([((1 << 30) * is_write + k * chunk, chunk)], is_write))
 
     t0 = time.process_time()
-    env.process(stream(0, False))
-    env.process(stream(1 << 30, True))
+    env.process(stream())
     env.run()
     bursts = CALIBRATION_BYTES // spec.request_bytes
     return bursts / max(time.process_time() - t0, 1e-6)
 
 
 def transaction_estimate(trace, machine, configs) -> tuple[float, int, float]:
-    """(seconds, bursts, bursts per second) to simulate each configuration of `configs` at transaction level."""
-    bursts = sum(transaction_bursts(trace, machine, c) for c in configs)
+    """(seconds, bursts, bursts per second) to simulate each configuration of `configs` at transaction level: the
+    bursts at the DRAM path's measured rate plus the engine's own measured costs (transaction_work)."""
     rate = measured_burst_rate(machine.dram)
-    return bursts / rate, bursts, rate
+    seconds, bursts = 0.0, 0
+    for c in configs:
+        n, engine_s = transaction_work(trace, machine, c)
+        seconds += n / rate + engine_s
+        bursts += n
+    return seconds, bursts, rate
 
 
 def duration(seconds: float) -> str:

@@ -78,6 +78,13 @@ typedef struct System {
     int log_cmds;                /* record (clk, channel, bank, type) of every command */
     i64 *cmd_log; Py_ssize_t n_logged, log_cap;
     int oom;
+    /* a batch (run_batch): completions counted per access in C instead of buffered; bursts generated into the
+       inbox as it empties, in submission order (the same inbox sequence as submitting them one by one) */
+    int batch;                   /* a batch is running */
+    i64 *bt_done;                /* per access: latest completion cycle */
+    i64 bt_outstanding;          /* bursts of the batch not yet completed (generated or not) */
+    i64 *gen_first, *gen_count;  /* per access: first burst address, bursts */
+    i64 gen_n, gen_k, gen_i, gen_rb; int gen_write;  /* accesses, next access, next burst in it, burst bytes */
 } System;
 
 static inline i64 max2(i64 a, i64 b) { return a > b ? a : b; }
@@ -85,6 +92,11 @@ static inline i64 max3(i64 a, i64 b, i64 c) { return max2(max2(a, b), c); }
 
 /* --- completions ------------------------------------------------------------------------------------------------ */
 static void emit(System *s, i64 tag, i64 added, i64 done, int is_write) {
+    if (s->batch) {  /* tag = the access's index in the batch */
+        if (done > s->bt_done[tag]) s->bt_done[tag] = done;
+        s->bt_outstanding--;
+        return;
+    }
     if (!s->record) return;
     if (s->n_done == s->done_cap) {
         Py_ssize_t cap = s->done_cap ? 2 * s->done_cap : 1024;
@@ -501,10 +513,13 @@ static int tick(Channel *c, i64 clk) {
 }
 
 /* --- the system (system.py) --------------------------------------------------------------------------------------- */
+static int refill(System *s);
+
 static void admit(System *s, i64 c) {
     if (c != s->adm_cycle) { s->adm_cycle = c; s->adm_count = 0; }
     i64 count = s->adm_count;
-    while (s->in_len && count < s->width) {
+    /* a batch's next bursts join the inbox as it empties, so it is never left empty while some remain */
+    while ((s->in_len || refill(s)) && count < s->width) {
         InboxEntry *e = &s->inbox[s->in_head];
         Channel *ch = &s->chans[e->ch];
         if ((e->is_write ? ch->wb_len : ch->rq_len) >= ch->trans_cap) break;  /* the head waits, blocking the rest */
@@ -526,6 +541,21 @@ static i64 sys_next_cycle(System *s) {
 
 static int sys_busy(System *s);
 
+/* process memory cycle c: the channels due, then the front end */
+static int sys_step(System *s, i64 c) {
+    for (int k = 0; k < s->n_ch; k++)
+        if (s->chans[k].next_due <= c && tick(&s->chans[k], c) < 0) return -1;
+    s->clk = c;
+    if (s->in_len) {
+        InboxEntry *e = &s->inbox[s->in_head];
+        Channel *ch = &s->chans[e->ch];
+        if ((e->is_write ? ch->wb_len : ch->rq_len) >= ch->trans_cap) s->admit_due = INF;
+        else admit(s, c);
+    }
+    if (s->oom) { PyErr_NoMemory(); return -1; }
+    return 0;
+}
+
 /* stop_idle: stop after the first processed cycle that leaves the system idle (clk = that cycle) */
 static int sys_advance(System *s, i64 to, int stop_idle) {
     unsigned visits = 0;
@@ -533,16 +563,7 @@ static int sys_advance(System *s, i64 to, int stop_idle) {
         i64 c = sys_next_cycle(s);
         if (c > to) break;
         if (++visits % 65536 == 0 && PyErr_CheckSignals() < 0) return -1;  /* Ctrl-C in a long (or livelocked) run */
-        for (int k = 0; k < s->n_ch; k++)
-            if (s->chans[k].next_due <= c && tick(&s->chans[k], c) < 0) return -1;
-        s->clk = c;
-        if (s->in_len) {
-            InboxEntry *e = &s->inbox[s->in_head];
-            Channel *ch = &s->chans[e->ch];
-            if ((e->is_write ? ch->wb_len : ch->rq_len) >= ch->trans_cap) s->admit_due = INF;
-            else admit(s, c);
-        }
-        if (s->oom) { PyErr_NoMemory(); return -1; }
+        if (sys_step(s, c) < 0) return -1;
         if (stop_idle && !sys_busy(s)) return 0;
     }
     if (to > s->clk && to < INF) s->clk = to;
@@ -555,26 +576,51 @@ static int sys_busy(System *s) {
     return 0;
 }
 
-static int sys_submit(System *s, i64 addr, int is_write, i64 tag, i64 cycle) {
-    if (cycle > s->clk && sys_advance(s, cycle, 0) < 0) return -1;
+/* the inbox entry of one burst-sized transaction (address decode) */
+static InboxEntry decode(System *s, i64 addr, int is_write, i64 tag) {
     i64 x = addr >> s->shift;
     InboxEntry e;
     e.addr = addr; e.tag = tag; e.is_write = is_write;
     e.ch = (int)(x / s->fs[0] % s->fc[0]);
     e.bank = (int)(((x / s->fs[1] % s->fc[1]) * s->fc[2] + x / s->fs[2] % s->fc[2]) * s->bpg + x / s->fs[3] % s->fc[3]);
     e.row = x / s->fs[4] % s->fc[4];
-    i64 c = cycle > s->clk ? cycle : s->clk;
+    return e;
+}
+
+static int push_inbox(System *s, InboxEntry e) {
     if (s->in_len == s->in_cap) {  /* grow the ring buffer, unrolled to start at 0 */
         i64 cap = s->in_cap ? 2 * s->in_cap : 1024;
         InboxEntry *n = PyMem_Malloc(cap * sizeof(InboxEntry));
-        if (!n) { PyErr_NoMemory(); return -1; }
+        if (!n) { s->oom = 1; return -1; }
         for (i64 k = 0; k < s->in_len; k++) n[k] = s->inbox[(s->in_head + k) % s->in_cap];
         PyMem_Free(s->inbox);
         s->inbox = n; s->in_head = 0; s->in_cap = cap;
     }
-    int was_waiting = s->in_len && c == s->adm_cycle;
     s->inbox[(s->in_head + s->in_len) % s->in_cap] = e;
     s->in_len++;
+    return 0;
+}
+
+/* Move up to REFILL of a batch's not yet generated bursts into the (empty) inbox; returns in_len > 0. Entries join the
+   inbox only once it has emptied, so the front end sees them in submission order, exactly as if all had been
+   submitted at the start, without holding millions of entries. */
+#define REFILL 1024
+static int refill(System *s) {
+    if (!s->batch) return (int)(s->in_len > 0);
+    for (int n = 0; n < REFILL && s->gen_k < s->gen_n; n++) {
+        i64 k = s->gen_k;
+        if (push_inbox(s, decode(s, s->gen_first[k] + s->gen_i * s->gen_rb, s->gen_write, k)) < 0) break;
+        if (++s->gen_i == s->gen_count[k]) { s->gen_k++; s->gen_i = 0; }
+    }
+    return (int)(s->in_len > 0);
+}
+
+static int sys_submit(System *s, i64 addr, int is_write, i64 tag, i64 cycle) {
+    if (cycle > s->clk && sys_advance(s, cycle, 0) < 0) return -1;
+    InboxEntry e = decode(s, addr, is_write, tag);
+    i64 c = cycle > s->clk ? cycle : s->clk;
+    int was_waiting = s->in_len && c == s->adm_cycle;
+    if (push_inbox(s, e) < 0) { PyErr_NoMemory(); return -1; }
     if (!was_waiting) admit(s, c);  /* else the front end already stopped at this cycle: the newcomer just queues */
     if (s->oom) { PyErr_NoMemory(); return -1; }
     return 0;
@@ -592,6 +638,7 @@ static void channel_free(Channel *c) {
 static void System_dealloc(System *s) {
     if (s->chans) { for (int k = 0; k < s->n_ch; k++) channel_free(&s->chans[k]); PyMem_Free(s->chans); }
     PyMem_Free(s->inbox); PyMem_Free(s->waiters); PyMem_Free(s->done); PyMem_Free(s->cmd_log);
+    PyMem_Free(s->bt_done); PyMem_Free(s->gen_first); PyMem_Free(s->gen_count);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -737,6 +784,72 @@ out:
     return res;
 }
 
+/* after an error inside a batch (Ctrl-C, a batch that cannot complete) the system is left mid-batch: discard it */
+static void batch_end(System *s) {
+    s->batch = 0;
+    PyMem_Free(s->bt_done); PyMem_Free(s->gen_first); PyMem_Free(s->gen_count);
+    s->bt_done = s->gen_first = s->gen_count = NULL;
+    s->gen_n = s->gen_k = s->gen_i = 0; s->bt_outstanding = 0;
+}
+
+/* run_batch(firsts, counts, burst_bytes, is_write, cycle) -> [completion cycle of each access]
+   Access k is counts[k] bursts from address firsts[k], burst_bytes apart, all reads or all writes. The same as
+   submitting every burst at `cycle` (submit_many) and advancing until the last completes, but the completions are
+   counted here instead of buffered, and the core stops right after the memory cycle of the last completion: the
+   command trace is the same. Needs an idle front end (no reads pending, nothing waiting for admission). */
+static PyObject *System_run_batch(System *s, PyObject *args) {
+    PyObject *a, *n_obj;
+    long long rb, cycle;
+    int is_write;
+    if (!PyArg_ParseTuple(args, "OOLpL", &a, &n_obj, &rb, &is_write, &cycle)) return NULL;
+    if (sys_busy(s) || s->batch) {
+        PyErr_SetString(PyExc_RuntimeError, "DRAM core: run_batch needs an idle front end (no reads pending)");
+        return NULL;
+    }
+    PyObject *fa = PySequence_Fast(a, "firsts must be a sequence"), *fn = NULL, *res = NULL;
+    if (!fa) return NULL;
+    fn = PySequence_Fast(n_obj, "counts must be a sequence");
+    if (!fn) goto out;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fa);
+    if (PySequence_Fast_GET_SIZE(fn) != n || rb <= 0) {
+        PyErr_SetString(PyExc_ValueError, "firsts and counts must have the same length, burst_bytes > 0");
+        goto out;
+    }
+    s->gen_first = PyMem_Calloc(n ? n : 1, sizeof(i64)); s->gen_count = PyMem_Calloc(n ? n : 1, sizeof(i64));
+    s->bt_done = PyMem_Calloc(n ? n : 1, sizeof(i64));
+    if (!s->gen_first || !s->gen_count || !s->bt_done) { PyErr_NoMemory(); batch_end(s); goto out; }
+    i64 total = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        s->gen_first[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fa, k));
+        s->gen_count[k] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fn, k));
+        if (PyErr_Occurred()) { batch_end(s); goto out; }
+        if (s->gen_first[k] < 0 || s->gen_count[k] <= 0) {
+            PyErr_SetString(PyExc_ValueError, "run_batch: addresses must be >= 0 and counts > 0");
+            batch_end(s); goto out;
+        }
+        total += s->gen_count[k];
+    }
+    if (cycle > s->clk && sys_advance(s, cycle, 0) < 0) { batch_end(s); goto out; }
+    s->gen_n = n; s->gen_k = 0; s->gen_i = 0; s->gen_rb = rb; s->gen_write = is_write;
+    s->bt_outstanding = total;
+    s->batch = 1;
+    admit(s, cycle > s->clk ? cycle : s->clk);  /* as the first submit does (the inbox was empty) */
+    if (s->oom) { PyErr_NoMemory(); batch_end(s); goto out; }
+    unsigned visits = 0;
+    while (s->bt_outstanding > 0) {
+        i64 c = sys_next_cycle(s);
+        if (c >= INF) { PyErr_SetString(PyExc_RuntimeError, "DRAM core: a batch cannot complete"); batch_end(s); goto out; }
+        if (++visits % 65536 == 0 && PyErr_CheckSignals() < 0) { batch_end(s); goto out; }
+        if (sys_step(s, c) < 0) { batch_end(s); goto out; }
+    }
+    res = PyList_New(n);
+    if (res) for (Py_ssize_t k = 0; k < n; k++) PyList_SET_ITEM(res, k, PyLong_FromLongLong(s->bt_done[k]));
+    batch_end(s);
+out:
+    Py_XDECREF(fa); Py_XDECREF(fn);
+    return res;
+}
+
 static PyObject *System_advance(System *s, PyObject *arg) {
     long long to = PyLong_AsLongLong(arg);
     if (to == -1 && PyErr_Occurred()) return NULL;
@@ -824,6 +937,8 @@ static PyMethodDef System_methods[] = {
      "submit(addr, is_write, tag, cycle) -> completions buffered"},
     {"submit_many", (PyCFunction)System_submit_many, METH_VARARGS,
      "submit_many(addrs, writes, tags, cycle) -> completions buffered"},
+    {"run_batch", (PyCFunction)System_run_batch, METH_VARARGS,
+     "run_batch(firsts, counts, burst_bytes, is_write, cycle) -> completion cycle of each access"},
     {"advance", (PyCFunction)System_advance, METH_O, "advance(to_cycle) -> completions buffered"},
     {"run_until_idle", (PyCFunction)System_run_until_idle, METH_VARARGS,
      "run_until_idle(limit_cycle, stop_at_idle=False)"},

@@ -106,6 +106,13 @@ class CompiledDramSystem:
         elif self._core.submit_many(addrs, writes, [self._tag(t) for t in tokens], cycle):
             self._deliver()
 
+    def run_batch(self, firsts: list[int], counts: list[int], is_write: bool, cycle: int) -> list[int]:
+        """Submit access k = `counts[k]` consecutive bursts from `firsts[k]` at `cycle`, as `submit_many` would, and
+        advance until every burst has completed; returns each access's completion cycle. Completions are counted in
+        C, not delivered to `on_done`. Needs an idle front end (`busy()` false); the core stops right after the
+        memory cycle of the last completion, so the command trace is that of submit_many + advance."""
+        return self._core.run_batch(firsts, counts, self.spec.request_bytes, is_write, cycle)
+
     def advance(self, to_cycle: int) -> None:
         if self._core.advance(min(to_cycle, INF)) and self.on_done is not None:
             self._deliver()

@@ -59,6 +59,8 @@ class TransactionDram:
         event = self.env.event()
         rec = _Access(n_bursts, event, is_write)
         now_cycle = self._now_cycle()
+        if now_cycle < self.system.clk:  # only after access_batch ran ahead and its events have not all succeeded
+            raise RuntimeError("TransactionDram: an access while a batch is still in flight (access_batch)")
         submit_many = getattr(self.system, "submit_many", None)
         if submit_many is not None:  # the compiled core: one call for all bursts
             submit_many(range(first, first + n_bursts * rb, rb), [is_write] * n_bursts, [rec] * n_bursts, now_cycle)
@@ -73,6 +75,38 @@ class TransactionDram:
             self.bytes_requested_read += nbytes
         self._schedule_wake()
         return event
+
+    def access_batch(self, transfers, is_write: bool) -> list[simpy.Event]:
+        """`access` for each (addr, nbytes) in `transfers`, all reads or all writes, offered together. For a caller
+        that submits nothing else until every returned event has succeeded (the engine's DRAM port holds its bus):
+        on the compiled core, when nothing is pending, the whole batch runs in C in one call (no wake-up per memory
+        cycle, no callback per burst) and each event is scheduled at its completion; the same command trace and
+        completion times as `access` one by one. Otherwise it is exactly that."""
+        run_batch = getattr(self.system, "run_batch", None)
+        if run_batch is None or self.system.busy() or len(transfers) == 0:
+            return [self.access(addr, nbytes, is_write) for addr, nbytes in transfers]
+        rb = self.spec.request_bytes
+        firsts, counts = [], []
+        for addr, nbytes in transfers:
+            if addr < 0 or nbytes <= 0:
+                raise ValueError(f"DRAM access needs addr >= 0 and nbytes > 0, got addr={addr}, nbytes={nbytes}")
+            first = addr - addr % rb
+            firsts.append(first)
+            counts.append((addr + nbytes - first + rb - 1) // rb)
+            self.accesses += 1
+            if is_write:
+                self.bytes_requested_written += nbytes
+            else:
+                self.bytes_requested_read += nbytes
+        done = run_batch(firsts, counts, is_write, self._now_cycle())
+        events = []
+        for cycle in done:
+            t = cycle * self.units_per_cycle
+            event = self.env.event()
+            timer = self.env.timeout(max(t - self.env.now, 0.0))
+            timer.callbacks.append(lambda _ev, event=event, t=t: event.succeed(t))
+            events.append(event)
+        return events
 
     def stats(self) -> dict:
         """Nested dict: totals and per channel (commands, row hits/misses, bytes, data-bus busy time in ns)."""

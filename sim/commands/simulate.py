@@ -30,9 +30,10 @@ def register(subparsers) -> None:
                    help="a format name (fixed precision), dsq, cyclic, or a policy .toml/.json file")
     p.add_argument("--fidelity", default="tile", metavar="F",
                    help="roofline (analytic bound), tile (default: bulk DRAM transfers) or transaction "
-                        "(every burst through the DRAM model; slow, for small workloads) or sampled (EXPERIMENTAL: a "
-                        "stratified sample at transaction level extrapolated from tile; its nominal 95%% interval "
-                        "covered the full run in only ~80%% of measured cases, docs/engine.md)")
+                        "(every burst through the DRAM model, the reference: seconds to minutes, its time estimate "
+                        "is printed first) or sampled (EXPERIMENTAL: a stratified sample at transaction level "
+                        "extrapolated from tile, with a nominal 95%% interval: sampling error plus a model-discrepancy "
+                        "bound; its measured coverage is in docs/engine.md)")
     p.add_argument("--sample-budget-s", type=positive_float, default=None, metavar="S",
                    help="sampled fidelity: nominal CPU seconds for its transaction-level replays (default 30)")
     p.add_argument("--seed", type=int, default=0, help="sampled fidelity: the sample's seed (default 0)")
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     policy = get_policy(args.policy)
     knobs = {"max_steps": args.max_steps, "sample_budget_s": args.sample_budget_s}
     options = EngineOptions(**{k: v for k, v in knobs.items() if v is not None}, seed=args.seed)
-    if args.fidelity == "transaction":  # minutes to hours on a real workload: say so before starting
+    if args.fidelity == "transaction":  # seconds to hours with the bytes moved: say so before starting
         import sys
 
         from sim.progress import estimate_line
@@ -150,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
               f"{r.events} events in {r.wall_s:.2f} s")
         if r.sampled is not None:
             e = r.sampled
+            est = e.estimate_cycles or 1.0
             print(f"           nominal 95% interval {e.ci_low_cycles:.6g} .. {e.ci_high_cycles:.6g} cycles "
-                  f"(±{e.half_width_rel:.2%}, sampling error only, EXPERIMENTAL: ~80% measured coverage; "
+                  f"(±{e.half_width_rel:.2%}: sampling ±{e.sampling_half_cycles / est:.2%}, model discrepancy "
+                  f"±{e.discrepancy_cycles / est:.2%}; EXPERIMENTAL, coverage in docs/engine.md; "
                   f"tile {e.tile_cycles:.6g}), "
                   f"{e.samples} of {e.population} units, seed {e.seed}, budget {e.sample_budget_s:g} s")
     print(f"  step (averaged): {result.cycles:.6g} cycles = {result.time_s * 1e3:.4g} ms, "

@@ -4,9 +4,10 @@
     simulate_policy(trace, machine, policy, total_steps=..., fidelity=...) -> PolicySimResult
 
 Fidelities: `roofline` (the analytic lower bound of sim.roofline, no simulation), `tile` (default: SimPy replay,
-DRAM transfers through the bulk DRAM model) and `transaction` (every burst through the transaction-level DRAM model;
-slow, for small workloads and for validating `tile`) and `sampled` (a stratified sample of ops at transaction
-level, extrapolated from tile with a 95 % interval: sim.engine.sampled).
+DRAM transfers through the bulk DRAM model), `transaction` (every burst through the transaction-level DRAM model, the
+compiled core running each DMA batch in one call: the reference `tile` is validated against, ~5-8 M bursts per CPU
+second) and `sampled` (EXPERIMENTAL: a stratified sample of ops at transaction level, extrapolated from tile with a
+nominal 95 % interval: sim.engine.sampled).
 """
 
 from __future__ import annotations

@@ -289,6 +289,10 @@ class TransactionDramPort(DramPort):
     As at `tile` fidelity, one DMA batch (a step's loads, or its stores) is in flight at a time, so the two levels
     see the same transfer schedule and differ only in how the DRAM times it."""
 
+    # False: one access() per transfer, the core advanced by a SimPy wake-up per memory cycle with work (the
+    # reference the batched path is tested against: tests/test_engine_transaction.py)
+    batched: bool = True
+
     def __init__(self, env: simpy.Environment, spec, clock_ghz: float) -> None:
         from hwmodels.dram.transaction import TransactionDram
 
@@ -304,7 +308,12 @@ class TransactionDramPort(DramPort):
         with self.bus.request() as req:
             yield req
             start = self.env.now
-            events = [self.dram.access(t.addr, t.nbytes, is_write) for t in transfers]
+            # the bus is held until every burst is done, so nothing else reaches the DRAM meanwhile: the batch may
+            # run in the compiled core in one call (same command trace, no SimPy wake-up per memory cycle)
+            if self.batched:
+                events = self.dram.access_batch([(t.addr, t.nbytes) for t in transfers], is_write)
+            else:
+                events = [self.dram.access(t.addr, t.nbytes, is_write) for t in transfers]
             yield self.env.all_of(events) if len(events) > 1 else events[0]
         self.intervals.append((start, self.env.now, label))
         touched = {ch for t in transfers for ch in self.split.bursts(t.addr, t.nbytes)}
