@@ -6,6 +6,8 @@ by `die_with_parent` (the pool initializer of `worker_pool`):
 - Linux: prctl(PR_SET_PDEATHSIG, SIGKILL), so the kernel kills the worker when the process that forked it exits;
 - everywhere (and for forkserver workers, whose parent is the fork server): a daemon thread that polls every
   `POLL_S` whether the owner is still alive and exits the worker when it is not.
+A local Dask cluster's workers (`sweep --executor dask` without `--scheduler`) need neither: distributed's own
+process watchdog ends them when their owner dies (tested with the pool workers in tests/test_lifecycle.py).
 
 `RunLock` marks a directory (or an output file) as owned by one live process: an flock'ed lock file holding the
 owner's PID. The kernel drops an flock when its holder dies, so a lock left by a dead process is taken over

@@ -40,7 +40,7 @@ if __name__ == "__main__":
     if mode.startswith("sweep"):
         from sim.sweep import run_sweep
         run_sweep("w", "h", "fp32", [1, 2, 3, 4], out=os.path.join(MARK, "s.parquet"), workers=2,
-                  point_fn=slow_point)
+                  point_fn=slow_point, executor="dask" if mode == "sweep-dask" else "local")
     else:
         from sim.study import run_study
         run_study(out_dir=os.path.join(MARK, "study"), policies=("fp32", "bf16"), steps=2, workers=2,
@@ -67,8 +67,10 @@ def _wait_for(cond, timeout_s: float) -> bool:
 
 
 @pytest.mark.parametrize("mode, sig", [("sweep", signal.SIGKILL), ("sweep-forkserver", signal.SIGKILL),
-                                       ("study", signal.SIGTERM)])
+                                       ("study", signal.SIGTERM), ("sweep-dask", signal.SIGKILL)])
 def test_workers_die_with_their_owner(tmp_path, mode, sig):
+    if mode == "sweep-dask":
+        pytest.importorskip("distributed")
     script = tmp_path / "owner.py"
     script.write_text(SCRIPT.format(repo=str(REPO), mark=str(tmp_path)))
     owner = subprocess.Popen([sys.executable, str(script), mode], cwd=tmp_path, stderr=subprocess.DEVNULL)
