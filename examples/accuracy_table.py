@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="numwords,shakespeare")
     parser.add_argument("--steps", default="1500", help="N for every task, or task=N,task=N")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--policies", default=",".join(POLICIES), help="a subset of the rows (runs resume by name)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/accuracy")
     parser.add_argument("--write-readme", action="store_true", help="also fill the README's readme:accuracy block")
@@ -95,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     tasks = args.tasks.split(",")
     steps = parse_steps(args.steps, tasks)
-    jobs = [(t, p, s) for t in tasks for p in POLICIES for s in seeds]
+    policies = [p for p in args.policies.split(",") if p]
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        raise SystemExit(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    jobs = [(t, p, s) for t in tasks for p in policies for s in seeds]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(_one, t, p, steps[t], s, args.out) for t, p, s in jobs]
         rows = [f.result() for f in futures]
