@@ -4,9 +4,10 @@ The flat config is `dsq`'s first stage held for the whole run, so the table show
 buys. Same seeds and steps for every row; evaluation is in fp32 on the master weights. With several seeds each cell
 is the mean over seeds ± the half-width of its 95 % confidence interval (Student t). Runs go to
 --out/<task>-<policy>-s<seed> (resumable: rerunning the script continues unfinished runs). Prints a Markdown table;
---write-readme also puts it in the README's `readme:accuracy` block.
+--write-readme also puts it in the README's `readme:accuracy` block. Without --steps each task runs its full length
+(`Task.default_steps`: numwords 1500, numwords-hard 6000, shakespeare 3000; docs/policies.md says why).
 
-    python examples/accuracy_table.py --steps 1500 --seeds 0,1,2 --workers 2 --write-readme
+    python examples/accuracy_table.py --seeds 0,1,2 --workers 2 --write-readme
 """
 
 from __future__ import annotations
@@ -80,25 +81,30 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="numwords,shakespeare")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--tasks", default="numwords,numwords-hard,shakespeare")
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: each task's full length)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/accuracy")
     parser.add_argument("--write-readme", action="store_true", help="also fill the README's readme:accuracy block")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = [(t, p, s) for t in args.tasks.split(",") for p in POLICIES for s in seeds]
+    from sim.training.tasks import get_task
+
+    tasks = args.tasks.split(",")
+    steps = {t: args.steps or get_task(t).default_steps for t in tasks}
+    jobs = [(t, p, s) for t in tasks for p in POLICIES for s in seeds]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(_one, t, p, args.steps, s, args.out) for t, p, s in jobs]
+        futures = [pool.submit(_one, t, p, steps[t], s, args.out) for t, p, s in jobs]
         rows = [f.result() for f in futures]
     text = table(rows)
-    print(f"{args.steps} steps, seeds {args.seeds}\n")
+    steps_note = ", ".join(f"{t} {n}" for t, n in steps.items())
+    print(f"steps per run: {steps_note}; seeds {args.seeds}\n")
     print(text)
     if args.write_readme:
         from readme_figures import replace_block
 
-        note = (f"{args.steps} steps per run, seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
+        note = (f"Steps per run: {steps_note}; seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
                 "flat = dsq's first stage for the whole run; evaluation in fp32 on the master weights.")
         replace_block("accuracy", note + "\n\n" + text)
     return 0
