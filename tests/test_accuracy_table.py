@@ -30,3 +30,10 @@ def test_tiny_table_over_two_seeds(tmp_path, capsys) -> None:
     assert all(r.split("|")[4].strip() == "2" for r in rows)  # two seeds per row
     assert all("±" in r.split("|")[5] for r in rows)  # the seeds differ: an interval
     assert sorted(p.name for p in tmp_path.iterdir())[0] == "numwords-dsq-n2-s0"
+
+
+def test_default_lengths_are_the_tasks_full_lengths() -> None:
+    from sim.training.tasks import get_task
+
+    steps = accuracy_table.parse_steps(None, ["numwords-hard", "shakespeare"])
+    assert steps == {t: get_task(t).default_steps for t in ("numwords-hard", "shakespeare")}

@@ -59,9 +59,9 @@ def test_interrupted_then_resumed_run_ends_exactly_as_a_straight_one(tmp_path: P
     pd.testing.assert_frame_equal(_metrics(tmp_path / "straight"), _metrics(tmp_path / "cut"))
     assert len(_metrics(tmp_path / "cut")) == STEPS // EVAL
     assert resumed.final == straight.final
-    # dsq changes precision twice; the recorded timeline is the policy's schedule, resumed or not
+    # dsq changes precision during the run; the recorded timeline is the policy's schedule, resumed or not
     planned = get_policy("dsq").timeline(STEPS)
-    assert len(planned.changes) == 3
+    assert len(planned.changes) == len(get_policy("dsq").stages) >= 2
     for run in ("straight", "cut"):
         assert Timeline.load(tmp_path / run / "timeline.json").changes == planned.changes
 

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "metrics.csv (one row per evaluation), checkpoint.npz and timeline.json into --out.",
     )
     p.add_argument("--task", required=True, choices=TASKS,
-                   help="numwords (digits -> words), numwords-hard (up to 9 digits, small model) or shakespeare")
+                   help="numwords (digits -> words), numwords-hard (up to 12 digits, small model) or shakespeare")
     p.add_argument("--policy", default="fp32", metavar="P",
                    help="a format name (fixed policy), a preset (dsq, dsq-loss, cyclic) or a .toml/.json policy file")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the task's)")
