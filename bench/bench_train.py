@@ -78,6 +78,7 @@ def run(quick: bool = False) -> str:
     import sim._blockkernel as blockkernel
 
     compiled = blockkernel.available()
+    stage_label = get_policy("dsq").config_at(0, 100).label  # the stage timed below
     numpy_only = blockkernel.available
     rows = []
     with threadpool_limits(limits=1, user_api="blas"):
@@ -108,7 +109,7 @@ def run(quick: bool = False) -> str:
         "clipping) of each task's default model, "
         f"best mean of {repeats} alternating rounds of {inner} steps, one BLAS/torch thread. Target: NumPy within "
         "1.5x of PyTorch in fp32. The dsq columns are the NumPy model with quantize-dequantize at q0..q3 (dsq's "
-        "first stage: bfp4/bfp3/bfp4/bfp8, every GEMM operand blocked along its reduction axis, docs/training.md), "
+        f"first stage: {stage_label}, every GEMM operand blocked along its reduction axis, docs/training.md), "
         "with the compiled block quantizer (numba, `sim/_blockkernel.py`) and with numpy only; each ratio is to an "
         "fp32 step timed in the same alternating rounds. Target: a dsq step within 1.5x of the fp32 step.\n"
         f"{note}\n"

@@ -14,6 +14,13 @@ The kernels quantize in place: one array is read and written at the same offsets
 stores of a block independent and vectorise them. A block of 16 or 32 elements along the contiguous axis is a
 loop with a constant trip count, which LLVM unrolls: only its SLP vectoriser then makes vector code of it, and numba
 leaves that one off by default, so `_kernels` turns it on while compiling these functions (3-4x faster).
+MX formats with float elements (fp8/fp6/fp4) take `_mx_rows` / `_mx_strided`, which compute what numpy's
+`sim.formats._round_block_piece` computes, bit for bit: scale X = the block max's exponent minus the element's emax,
+clamped to [-127, 127] (E8M0); v = x * 2**-X (exact as x / 2**X: both are the rounded exact product); v rounded to
+the element's step by adding and subtracting the magic number 1.5 * 2**(E + 23 - man_bits), E = v's exponent
+clamped to [emin, emax + 1] (read from v's bits: `_f32_bits`, an LLVM bitcast); clipped to +-max; times 2**X. As
+numpy, it leaves -0.0 as +0.0 (the sum with the magic number has no sign). Blocks holding inf/NaN become NaN.
+
 Set DSQSIM_NO_NUMBA=1 to use numpy only.
 """
 
@@ -27,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_MAN_BITS", "available", "int_codes_f32_inplace"]
+__all__ = ["MAX_MAN_BITS", "available", "int_codes_f32_inplace", "mx_float_f32_inplace"]
 
 MAX_MAN_BITS = 22  # |codes| < 2**22: |x| + magic is then exact before its rounding to the step
 
@@ -138,6 +145,101 @@ def _strided(y, bits, block, man_bits, limit, magic, largest, pow2):  # noqa: AN
                         _rare(y, o, b0, b1, i, amax[i] >> np.uint32(23), man_bits, pow2)
 
 
+def _f32_bits(v):  # noqa: ANN001, ANN202 (replaced by an LLVM bitcast float32 -> uint32 in `_kernels`)
+    return np.float32(v).view(np.uint32)
+
+
+def _bits_f32(b):  # noqa: ANN001, ANN202 (replaced by an LLVM bitcast uint32 -> float32 in `_kernels`)
+    return np.uint32(b).view(np.float32)
+
+
+def _mx_elem(x, inv, scale, lo, hi, off, max_value):  # noqa: ANN001, ANN202 (scalars only: inlines for free)
+    """One element of an MX float block: x / 2**X rounded to the element type (nearest even, gradual underflow,
+    saturated at +-max_value), times 2**X; lo/hi: the bit patterns 2**emin and 2**(emax + 1), off: the magic
+    number's offset from the element's exponent bits. The same float32 operations, in the same order, as
+    `sim.formats._round_float`."""
+    v = x * inv
+    e = _f32_bits(v) & np.uint32(0x7F800000)
+    e = np.uint32(min(max(e, lo), hi))
+    mg = _bits_f32(np.uint32(e + off))
+    q = (v + mg) - mg
+    q = min(max(q, -max_value), max_value)
+    return q * scale
+
+
+def _mx_scales(field, emax, pow2):  # noqa: ANN001, ANN202
+    """(2**-X, 2**X) of a block whose max has biased exponent `field` < 255: X = field - 127 - emax in [-127, 127]."""
+    x = min(max(np.int64(field) - 127 - emax, -127), 127)
+    return pow2[149 - x], pow2[149 + x]
+
+
+def _mx_rows(y, bits, block, emax, lo, hi, off, max_value, pow2):  # noqa: ANN001, ANN202
+    """y [rows, length] quantized in place to MX float elements, blocks along the contiguous axis (the last one of a
+    row may be shorter); as `_rows`, inlined with a constant `block` so the block loops unroll and vectorise."""
+    rows, length = y.shape
+    whole = length - length % block
+    for r in range(rows):
+        for b0 in range(0, whole, block):
+            amax = np.uint32(0)
+            for j in range(block):
+                amax = max(amax, bits[r, b0 + j] & np.uint32(0x7FFFFFFF))
+            field = amax >> np.uint32(23)
+            if field == 255:  # inf or NaN: no scale
+                for j in range(block):
+                    y[r, b0 + j] = np.nan
+                continue
+            inv, scale = _mx_scales(field, emax, pow2)
+            for j in range(block):
+                y[r, b0 + j] = _mx_elem(y[r, b0 + j], inv, scale, lo, hi, off, max_value)
+        if whole < length:
+            amax = np.uint32(0)
+            for j in range(whole, length):
+                amax = max(amax, bits[r, j] & np.uint32(0x7FFFFFFF))
+            field = amax >> np.uint32(23)
+            if field == 255:
+                for j in range(whole, length):
+                    y[r, j] = np.nan
+                continue
+            inv, scale = _mx_scales(field, emax, pow2)
+            for j in range(whole, length):
+                y[r, j] = _mx_elem(y[r, j], inv, scale, lo, hi, off, max_value)
+
+
+def _mx_rows32(y, bits, emax, lo, hi, off, max_value, pow2):  # noqa: ANN001, ANN202
+    _mx_rows(y, bits, 32, emax, lo, hi, off, max_value, pow2)
+
+
+def _mx_strided(y, bits, block, emax, lo, hi, off, max_value, pow2):  # noqa: ANN001, ANN202
+    """y [outer, length, inner] quantized in place to MX float elements, blocks along axis 1 (`inner` columns side
+    by side, loops along the contiguous inner axis)."""
+    outer, length, inner = y.shape
+    amax = np.empty(inner, np.uint32)
+    inv = np.empty(inner, np.float32)
+    scale = np.empty(inner, np.float32)
+    for o in range(outer):
+        for b0 in range(0, length, block):
+            b1 = min(b0 + block, length)
+            amax[:] = 0
+            for j in range(b0, b1):
+                for i in range(inner):
+                    amax[i] = max(amax[i], bits[o, j, i] & np.uint32(0x7FFFFFFF))
+            bad = False
+            for i in range(inner):
+                field = amax[i] >> np.uint32(23)
+                if field == 255:  # rounded below like the others, then set to NaN
+                    bad, inv[i], scale[i] = True, np.float32(1.0), np.float32(1.0)
+                else:
+                    inv[i], scale[i] = _mx_scales(field, emax, pow2)
+            for j in range(b0, b1):
+                for i in range(inner):
+                    y[o, j, i] = _mx_elem(y[o, j, i], inv[i], scale[i], lo, hi, off, max_value)
+            if bad:
+                for i in range(inner):
+                    if amax[i] >> np.uint32(23) == 255:
+                        for j in range(b0, b1):
+                            y[o, j, i] = np.nan
+
+
 @functools.cache
 def available() -> bool:
     """numba imports and is not disabled (DSQSIM_NO_NUMBA=1). The import costs ~0.3 s of CPU, so it happens on the
@@ -154,6 +256,27 @@ def available() -> bool:
 _LOCK = threading.Lock()
 
 
+def _bitcasts() -> tuple[Any, Any]:
+    """numba intrinsics reinterpreting a float32 as uint32 and back (one LLVM bitcast: no memory, vectorises)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def f32_bits(typingctx, v):  # noqa: ANN001, ANN202, ARG001
+        def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202, ARG001
+            return builder.bitcast(args[0], ir.IntType(32))
+        return types.uint32(types.float32), codegen
+
+    @intrinsic
+    def bits_f32(typingctx, b):  # noqa: ANN001, ANN202, ARG001
+        def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202, ARG001
+            return builder.bitcast(args[0], ir.FloatType())
+        return types.float32(types.uint32), codegen
+
+    return f32_bits, bits_f32
+
+
 @functools.cache
 def _kernels() -> dict[str, Any]:
     import numba
@@ -163,6 +286,8 @@ def _kernels() -> dict[str, Any]:
     tail = (numba.int64, f32_1d, f32_1d, numba.int64, f32_1d)  # man_bits, limit, magic, largest, pow2
     rows_sig = (f32_2d, u32_2d) + tail
     strided_sig = (numba.float32[:, :, ::1], numba.uint32[:, :, ::1], numba.int64) + tail
+    u32 = numba.uint32
+    mx_tail = (numba.int64, u32, u32, u32, numba.float32, f32_1d)  # emax, lo, hi, off, max_value, pow2
     with _LOCK:  # the module globals below are replaced once, even if threads get here together
         slp = config.SLP_VECTORIZE
         config.SLP_VECTORIZE = 1  # read by numba's pass builder at each compilation: on for these kernels only
@@ -171,11 +296,18 @@ def _kernels() -> dict[str, Any]:
             if not isinstance(g["_rows"], numba.core.registry.CPUDispatcher):  # the kernels find these compiled
                 g["_rare"] = numba.njit(cache=True, nogil=True)(g["_rare"])
                 g["_rows"] = numba.njit(cache=True, nogil=True, inline="always")(g["_rows"])
+                g["_f32_bits"], g["_bits_f32"] = _bitcasts()
+                for name in ("_mx_elem", "_mx_scales", "_mx_rows"):
+                    g[name] = numba.njit(cache=True, nogil=True, inline="always")(g[name])
             jit = functools.partial(numba.njit, cache=True, nogil=True)  # compiled once, then loaded from __pycache__
-            rows = g["_rows"].py_func
+            rows, mx_rows = g["_rows"].py_func, g["_mx_rows"].py_func
             return {"rows16": jit([rows_sig])(_rows16), "rows32": jit([rows_sig])(_rows32),
                     "rows": jit([(f32_2d, u32_2d, numba.int64) + tail])(rows),
-                    "strided": jit([strided_sig])(_strided)}
+                    "strided": jit([strided_sig])(_strided),
+                    "mx_rows32": jit([(f32_2d, u32_2d) + mx_tail])(_mx_rows32),
+                    "mx_rows": jit([(f32_2d, u32_2d, numba.int64) + mx_tail])(mx_rows),
+                    "mx_strided": jit([(numba.float32[:, :, ::1], numba.uint32[:, :, ::1], numba.int64) + mx_tail])(
+                        _mx_strided)}
         finally:
             config.SLP_VECTORIZE = slp
 
@@ -199,3 +331,34 @@ def int_codes_f32_inplace(y: np.ndarray, shape: tuple[int, int, int], block: int
         k["rows32"](y2, bits2, man_bits, limit, magic, largest, POW2)
     else:
         k["rows"](y2, bits2, block, man_bits, limit, magic, largest, POW2)
+
+
+@functools.cache
+def _mx_params(exp_bits: int, man_bits: int, emax: int) -> tuple[np.uint32, np.uint32, np.uint32]:
+    """Bit patterns (2**emin, 2**(emax + 1), magic offset) of an MX float element: the element's exponent clamp and
+    the magic number 1.5 * 2**(E + 23 - man_bits) as (E's bits) + offset, as `sim.formats._round_float` has them."""
+    emin = 2 - 2 ** (exp_bits - 1)
+    lo, hi = (emin + 127) << 23, (emax + 1 + 127) << 23
+    off = ((23 - man_bits) << 23) + (1 << 22)
+    return np.uint32(lo), np.uint32(hi), np.uint32(off)
+
+
+def mx_float_f32_inplace(y: np.ndarray, shape: tuple[int, int, int], block: int, exp_bits: int, man_bits: int,
+                         emax: int, max_value: float) -> None:
+    """Quantizes y in place to an MX format with float elements (`exp_bits` >= 2 exponent and `man_bits` fraction
+    bits, largest exponent `emax`, largest magnitude `max_value`): float32, C-contiguous, seen as [outer, length,
+    inner] = `shape`, blocks of `block` along axis 1. Only when `available()`."""
+    k = _kernels()
+    lo, hi, off = _mx_params(exp_bits, man_bits, emax)
+    tail = (emax, lo, hi, off, np.float32(max_value), POW2)
+    outer, length, inner = shape
+    if inner > 1:
+        y3 = y.reshape(shape)
+        k["mx_strided"](y3, y3.view(np.uint32), block, *tail)
+        return
+    rows = outer if length % block else 1
+    y2 = y.reshape(rows, -1)
+    if block == 32:
+        k["mx_rows32"](y2, y2.view(np.uint32), *tail)
+    else:
+        k["mx_rows"](y2, y2.view(np.uint32), block, *tail)

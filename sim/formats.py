@@ -22,7 +22,7 @@ Stochastic rounding rounds the value (in units of its step) up with probability 
 float64 uniform (bf16: random low bits of the pattern): unbiased except where it saturates.
 
 Speed (the reference training loop quantizes ~15 M elements per step): nearest rounding of block formats works on
-strided views of the tensor in its own memory order (no moveaxis or padding copies), bfp/mxint8 of float32 through
+strided views of the tensor in its own memory order (no moveaxis or padding copies), bfp and mx of float32 through
 compiled kernels when numba is installed (sim/_blockkernel.py) or a magic-number rounding in numpy otherwise; all
 of them bit-identical to the general path (moveaxis, pad, `_quantize_blocks`), which stochastic rounding and the
 rare cases the fast paths decline still use (tests/test_formats_kernel.py).
@@ -297,7 +297,7 @@ def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> n
 
 # Nearest rounding of block formats, the hot path of the reference training loop: no moveaxis or padding copies.
 # x is seen in its own memory order as [outer, length, inner] (inner = the elements after the blocking axis in
-# memory; plans cached per shape, strides, axis and block size). bfp/mxint8 of float32 go to the compiled kernels
+# memory; plans cached per shape, strides, axis and block size). bfp/mx of float32 go to the compiled kernels
 # (sim/_blockkernel.py) when numba is there. Otherwise blocks are strided views [outer, nblocks, B, inner] of a copy
 # laid out like x, quantized in place; integer codes are rounded with one addition and one subtraction of a
 # per-block magic number (as in `_round_float`) on |x|, whose sign is put back afterwards, so -0.0 and ties to even
@@ -424,14 +424,17 @@ def _pieces(x: np.ndarray, axis: int, block: int) -> list[np.ndarray] | None:
 
 
 def _kernel_takes(fmt: NumberFormat) -> bool:
-    """The compiled kernel is there and quantizes float32 to `fmt` (bfp, mxint8: integer codes of <= 22 bits)."""
-    return (fmt.exp_bits == 0 and fmt.block_size is not None and fmt.emax == 0
-            and fmt.man_bits <= _blockkernel.MAX_MAN_BITS and _blockkernel.available())
+    """The compiled kernels are there and quantize float32 to `fmt`: bfp, mxint8 (integer codes of <= 22 bits) and
+    MX formats with float elements."""
+    if fmt.block_size is None or not (fmt.exp_bits == 0 and fmt.emax == 0 and fmt.man_bits <= _blockkernel.MAX_MAN_BITS
+                                      or fmt.family == "mx" and fmt.exp_bits > 0):
+        return False
+    return _blockkernel.available()
 
 
-def _kernel_int_codes(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool = False) -> np.ndarray | None:
-    """bfp/mxint8 of float32 x (ndim >= 1, nonempty, nearest, man_bits <= MAX_MAN_BITS) by the compiled kernel, in
-    x's memory order: into a copy of x, or into x itself when `inplace` (x dense; the caller owns it); None if x's
+def _kernel_blocks(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool = False) -> np.ndarray | None:
+    """`fmt` (one `_kernel_takes`) of float32 x (ndim >= 1, nonempty, nearest) by the compiled kernels, in x's
+    memory order: into a copy of x, or into x itself when `inplace` (x dense; the caller owns it); None if x's
     layout does not allow it."""
     perm, shape3, _, _ = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
     if not x.transpose(perm).flags.c_contiguous:  # a strided view: a dense copy, then quantize the copy in place
@@ -441,7 +444,11 @@ def _kernel_int_codes(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool
             return None
     elif not inplace:
         x = x.copy(order="K")  # dense in the same axis order as x: the same plan
-    _blockkernel.int_codes_f32_inplace(x.transpose(perm), shape3, fmt.block_size, fmt.man_bits)
+    if fmt.exp_bits:
+        _blockkernel.mx_float_f32_inplace(x.transpose(perm), shape3, fmt.block_size, fmt.exp_bits, fmt.man_bits,
+                                          fmt.emax, fmt.max_value)
+    else:
+        _blockkernel.int_codes_f32_inplace(x.transpose(perm), shape3, fmt.block_size, fmt.man_bits)
     return x
 
 
@@ -449,8 +456,8 @@ def _quantize_blocks_nearest(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.
     """bfp/mx with nearest rounding along ``axis``, in x's memory order; None when the general path must be used
     (codes too wide for the magic-number rounding, or values it cannot take exactly)."""
     int_codes_f32 = x.dtype == np.float32 and fmt.exp_bits == 0 and fmt.emax == 0  # bfp, mxint8: the hot path
-    if int_codes_f32 and _kernel_takes(fmt):
-        out = _kernel_int_codes(x, fmt, axis)
+    if x.dtype == np.float32 and _kernel_takes(fmt):
+        out = _kernel_blocks(x, fmt, axis)
         if out is not None:
             return out
     _, _, frac_bits, _ = _work_dtype(x)
@@ -504,7 +511,7 @@ def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "neares
     fmt = get_format(fmt)
     if (rounding == "nearest" and type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
             and -x.ndim <= axis < x.ndim and _kernel_takes(fmt)):  # the training loop's case, straight to the kernel
-        out = _kernel_int_codes(x, fmt, axis)
+        out = _kernel_blocks(x, fmt, axis)
         if out is not None:
             return out
     with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN blocks are handled explicitly

@@ -13,6 +13,7 @@ import sim._blockkernel as blockkernel
 import sim.formats as formats
 from sim.formats import get_format, quantize
 from sim.policy import get_policy
+from sim.precision import PrecisionConfig
 from sim.training.model import Transformer
 from sim.training.optim import Adam
 from sim.training.tasks import get_task
@@ -24,6 +25,11 @@ def _general(x: np.ndarray, name: str, axis: int) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         xb, lead, length = formats._blocked(x, axis, fmt.block_size)
         return np.asarray(formats._unblocked(formats._quantize_blocks(xb, fmt, "nearest", None), lead, length, axis))
+
+
+def _formats_of(precision: PrecisionConfig) -> set[str]:
+    """The block formats (bfp, mx) a precision configuration names."""
+    return {n for n in precision.to_dict().values() if get_format(n).block_size}
 
 
 def _run(task_name: str, steps: int) -> tuple[list[float], dict[str, np.ndarray]]:
@@ -45,11 +51,16 @@ def _run(task_name: str, steps: int) -> tuple[list[float], dict[str, np.ndarray]
 def test_dsq_steps_are_bit_identical_on_every_quantizer_path(task_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = {}
     if blockkernel.available():
-        calls = []
-        kernel = blockkernel.int_codes_f32_inplace
-        monkeypatch.setattr(blockkernel, "int_codes_f32_inplace", lambda *a: calls.append(1) or kernel(*a))
+        calls = {"int_codes_f32_inplace": [], "mx_float_f32_inplace": []}
+        for kernel_name, log in calls.items():
+            kernel = getattr(blockkernel, kernel_name)
+            monkeypatch.setattr(blockkernel, kernel_name, lambda *a, k=kernel, log=log: log.append(1) or k(*a))
         runs["numba"] = _run(task_name, 2)
-        assert len(calls) > 100  # the kernel did the work
+        elements = {get_format(n).exp_bits > 0 for n in _formats_of(get_policy("dsq").config_at(0, 100))}
+        if True in elements:  # MX float elements in the stage (the tuned dsq: stash and gradients in mxfp6_e2m3)
+            assert len(calls["mx_float_f32_inplace"]) > 20
+        if False in elements:
+            assert len(calls["int_codes_f32_inplace"]) > 20  # the kernels did the work
         monkeypatch.undo()
     monkeypatch.setattr(blockkernel, "available", lambda: False)
     runs["numpy"] = _run(task_name, 2)
@@ -63,7 +74,7 @@ def test_dsq_steps_are_bit_identical_on_every_quantizer_path(task_name: str, mon
 
 
 @pytest.mark.parametrize("shape", [(64, 11, 64), (704, 256), (3, 37, 20), (5, 16, 1), (2, 4, 7, 33)])
-@pytest.mark.parametrize("name", ["bfp4", "bfp3", "bfp8", "mxint8"])
+@pytest.mark.parametrize("name", ["bfp4", "bfp3", "bfp8", "mxint8", "mxfp6_e2m3", "mxfp4", "mxfp8_e5m2"])
 def test_axis_minus2_in_place_and_copied_equals_moveaxis(shape: tuple[int, ...], name: str) -> None:
     rng = np.random.default_rng(len(shape))
     x = (rng.standard_normal(shape) * np.exp2(rng.integers(-6, 7, shape))).astype(np.float32)
@@ -76,6 +87,6 @@ def test_axis_minus2_in_place_and_copied_equals_moveaxis(shape: tuple[int, ...],
         if not blockkernel.available():
             continue
         y = view.copy(order="K")
-        out = formats._kernel_int_codes(y, get_format(name), axis, inplace=True)
+        out = formats._kernel_blocks(y, get_format(name), axis, inplace=True)
         assert out is y  # quantized where it lies
         assert np.array_equal(y.view(np.uint32), _general(view, name, axis).view(np.uint32))
