@@ -380,13 +380,15 @@ def int_codes_f32_inplace(y: np.ndarray, shape: tuple[int, int, int], block: int
 
 
 @functools.cache
-def _mx_params(exp_bits: int, man_bits: int, emax: int) -> tuple[np.uint32, np.uint32, np.uint32]:
-    """Bit patterns (2**emin, 2**(emax + 1), magic offset) of an MX float element: the element's exponent clamp and
-    the magic number 1.5 * 2**(E + 23 - man_bits) as (E's bits) + offset, as `sim.formats._round_float` has them."""
+def _mx_args(exp_bits: int, man_bits: int, emax: int, max_value: float) -> tuple:
+    """The kernels' trailing arguments for an MX float element, made once (the training loop makes ~400 calls per
+    step): emax, the bit patterns of 2**emin and 2**(emax + 1) (the element's exponent clamp), the magic number's
+    offset from the element's exponent bits (1.5 * 2**(E + 23 - man_bits), as `sim.formats._round_float` has them),
+    max_value as float32, POW2."""
     emin = 2 - 2 ** (exp_bits - 1)
     lo, hi = (emin + 127) << 23, (emax + 1 + 127) << 23
     off = ((23 - man_bits) << 23) + (1 << 22)
-    return np.uint32(lo), np.uint32(hi), np.uint32(off)
+    return emax, np.uint32(lo), np.uint32(hi), np.uint32(off), np.float32(max_value), POW2
 
 
 def mx_float_f32_inplace(y: np.ndarray, shape: tuple[int, int, int], block: int, exp_bits: int, man_bits: int,
@@ -395,15 +397,13 @@ def mx_float_f32_inplace(y: np.ndarray, shape: tuple[int, int, int], block: int,
     bits, largest exponent `emax`, largest magnitude `max_value`): float32, C-contiguous, seen as [outer, length,
     inner] = `shape`, blocks of `block` along axis 1. Only when `available()`."""
     k = _kernels()
-    lo, hi, off = _mx_params(exp_bits, man_bits, emax)
-    tail = (emax, lo, hi, off, np.float32(max_value), POW2)
+    tail = _mx_args(exp_bits, man_bits, emax, max_value)
     outer, length, inner = shape
     if inner > 1:
         y3 = y.reshape(shape)
         k["mx_strided"](y3, y3.view(np.uint32), block, *tail)
         return
-    rows = outer if length % block else 1
-    y2 = y.reshape(rows, -1)
+    y2 = y.reshape(outer if length % block else 1, -1)
     bits2 = y2.view(np.uint32)
     if length < block:
         k["mx_short"](y2, bits2, *tail)
