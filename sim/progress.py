@@ -94,32 +94,41 @@ def accepts(fn: Callable, name: str) -> bool:
 
 
 # --- time estimates ---------------------------------------------------------------------------------------------
+def _plans(trace, machine, config) -> list:
+    from sim.engine import EngineOptions
+    from sim.engine.machine_view import MachineView
+    from sim.engine.plan import plan_trace
+
+    return plan_trace(trace, config, MachineView(machine), EngineOptions().max_steps)
+
+
+def _bursts(plans, machine) -> int:
+    """DRAM bursts of a step's plans: their bytes (re-reads included) / burst size."""
+    return -(-sum(a.total_bytes for p in plans for a in p.accesses) // machine.dram.request_bytes)
+
+
 def transaction_work(trace, machine, config) -> tuple[int, float]:
     """(DRAM bursts, engine CPU seconds besides the DRAM) of one transaction-level step. Bursts: the engine plan's
     bytes (re-reads included) / burst size. Engine seconds: planning (timed here) plus the bookkeeping of each DMA
     batch (SimPy processes, the bus), measured on the plan's first ops over an idealised DRAM."""
-    from sim.engine import EngineOptions
-    from sim.engine.machine_view import MachineView
-    from sim.engine.plan import plan_trace
     from sim.engine.replay import Replay
     from sim.engine.units import FixedRateDramPort
 
     t0 = time.process_time()
-    plans = plan_trace(trace, config, MachineView(machine), EngineOptions().max_steps)
+    plans = _plans(trace, machine, config)
     plan_s = time.process_time() - t0
-    total_bytes = sum(a.total_bytes for p in plans for a in p.accesses)
     batches = sum(bool(s.loads) + bool(s.stores) for p in plans for s in p.steps)
     head = plans[:CALIBRATION_OPS]  # a prefix is self-contained: an op depends on earlier ops only
     head_batches = sum(bool(s.loads) + bool(s.stores) for p in head for s in p.steps)
     t0 = time.process_time()
     Replay(head, lambda env: FixedRateDramPort(env, bytes_per_cycle=1 << 20)).run()
     per_batch_s = (time.process_time() - t0) / max(head_batches, 1)
-    return -(-total_bytes // machine.dram.request_bytes), plan_s + batches * per_batch_s
+    return _bursts(plans, machine), plan_s + batches * per_batch_s
 
 
 def transaction_bursts(trace, machine, config) -> int:
     """DRAM bursts one transaction-level step moves: the engine plan's bytes (re-reads included) / burst size."""
-    return transaction_work(trace, machine, config)[0]
+    return _bursts(_plans(trace, machine, config), machine)
 
 
 @lru_cache(maxsize=8)
