@@ -128,3 +128,57 @@ def test_rollback_restores_the_checkpoint_and_replays_at_higher_precision(tmp_pa
     assert [s for s, _ in r.timeline.changes] == [0, 4]  # rolled back to the step-4 checkpoint
     assert r.timeline.reasons[4] == "synthetic spike"
     assert list(r.metrics.step) == [4, 8] and r.steps == 8
+
+
+def test_gradient_error_is_the_relative_difference_and_cosine_over_all_parameters():
+    from sim.training.probe import gradient_error
+
+    ref = {"a": np.array([3.0, 0.0]), "b": np.array([[0.0, 4.0]])}
+    assert gradient_error(ref, ref) == {"rel_error": 0.0, "cosine": pytest.approx(1.0)}
+    off = {"a": np.array([3.0, 1.0]), "b": np.array([[0.0, 4.0]])}
+    e = gradient_error(off, ref)
+    assert e["rel_error"] == pytest.approx(1 / 5) and e["cosine"] == pytest.approx(25 / (5 * math.sqrt(26)))
+
+
+DSQ_LIKE = [PrecisionConfig("bfp8", "bfp4", "bfp8", "bfp8", activation="bfp8"),
+            PrecisionConfig("bfp8", "bfp8", "bfp8", "bfp8", activation="bfp8")]
+
+
+def test_grad_threshold_raises_the_points_that_differ_at_the_next_level_after_patience():
+    g = GuardPolicy("g", DSQ_LIKE, thresholds=1.0, grad_threshold=0.1, patience=2)
+    assert g.shadow_config() == DSQ_LIKE[1]  # every point one level up
+    g.observe_quantization(0, {"grad": {"rel_error": 0.2, "cosine": 0.98}})
+    g.observe_quantization(50, {"grad": {"rel_error": 0.05, "cosine": 0.99}})  # resets the count
+    g.observe_quantization(100, {"grad": {"rel_error": 0.2, "cosine": 0.98}})
+    assert g.levels == {"q0": 0, "q1": 0, "q2": 0, "q3": 0}
+    g.observe_quantization(150, {"grad": {"rel_error": 0.3, "cosine": 0.95}})
+    assert g.levels == {"q0": 0, "q1": 1, "q2": 0, "q3": 0}  # only q1 differs between the stages
+    assert "gradient error 0.3 against the next level > 0.1" in g.change_reason(151, 1000)
+    assert g.config_at(151, 1000) == DSQ_LIKE[1] and g.shadow_config() is None  # nothing above: no shadow pass
+    assert [p["rel_error"] for p in g.probes if p["point"] == "grad"] == [0.2, 0.05, 0.2, 0.3]
+    assert GuardPolicy("g", STAGES, thresholds=1.0).shadow_config() is None  # no grad_threshold: no shadow
+    from sim.policy import policy_from_dict
+
+    assert policy_from_dict(g.to_dict()).grad_threshold == 0.1
+    for bad in (0, -1.0, math.inf, "x"):
+        with pytest.raises(ValueError, match="grad_threshold"):
+            GuardPolicy("bad", STAGES, grad_threshold=bad)
+
+
+def test_the_shadow_pass_leaves_the_run_bit_identical_and_its_error_can_switch(tmp_path):
+    cfg = TransformerConfig(**{**TINY.to_dict(), "dropout": 0.1})  # dropout: the shadow must replay the same masks
+    plain = GuardPolicy("g", STAGES, thresholds=1.0, probe_every=2)
+    watched = GuardPolicy("g", STAGES, thresholds=1.0, probe_every=2, grad_threshold=1e9)
+    a = train("numwords", plain, steps=8, seed=1, out_dir=tmp_path / "a", eval_every=4, model_config=cfg,
+              progress=False)
+    b = train("numwords", watched, steps=8, seed=1, out_dir=tmp_path / "b", eval_every=4, model_config=cfg,
+              progress=False)
+    assert a.metrics.drop(columns="wall_s").equals(b.metrics.drop(columns="wall_s"))
+    grad = [p for p in watched.probes if p["point"] == "grad"]
+    assert [p["step"] for p in grad] == [0, 2, 4, 6] and all(0 < p["rel_error"] < 1 for p in grad)
+    assert all(0.5 < p["cosine"] <= 1 for p in grad)
+    switching = GuardPolicy("g", STAGES, thresholds=1.0, probe_every=3, grad_threshold=1e-6)
+    r = train("numwords", switching, steps=8, seed=1, out_dir=tmp_path / "c", eval_every=4, model_config=cfg,
+              progress=False)
+    assert [s for s, _ in r.timeline.changes] == [0, 1, 4]
+    assert "gradient error" in r.timeline.reasons[1] and r.timeline.config_at(7) == STAGES[2]

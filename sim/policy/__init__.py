@@ -42,7 +42,7 @@ _KIND_KEYS = {
     "dsq-loss": {"stages", "patience", "min_delta", "assume_at"},
     "cyclic": {"base", "family", "low_bits", "high_bits", "cycles", "points", "block_size"},
     "dsq-guard": {"stages", "thresholds", "flush_thresholds", "probe_every", "patience", "spike_factor", "spike_warmup",
-                  "max_rollbacks"},
+                  "max_rollbacks", "grad_threshold"},
 }
 
 

@@ -7,7 +7,11 @@ master and optimizer formats the highest level in use). Levels only rise and the
 ``probe_every`` steps (sim.training.probe: relative error ||q(x) - x|| / ||x|| per point over the step's tensors) and
 calls `observe_quantization`; a point whose error exceeds its threshold (or whose share of nonzero elements flushed
 to zero exceeds its `flush_thresholds` entry, when given) in ``patience`` consecutive probes moves up one level from
-the next step. Every change is recorded with its reason (`change_reason`, the timeline's `reason`).
+the next step. With `grad_threshold`, each probe also recomputes the step's gradients on the same batch with every
+point one level up (the shadow) and, when their relative difference ||g - g_shadow|| / ||g_shadow|| exceeds the
+threshold in ``patience`` consecutive probes, raises every point that differs one level: the per-point errors stay
+near a format's resolution all run, while this one grows as the gradient signal shrinks late in training.
+Every change is recorded with its reason (`change_reason`, the timeline's `reason`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class GuardPolicy(Policy):
     def __init__(self, name: str, stages: Sequence[PrecisionConfig], thresholds: dict[str, float] | float | None = None,
                  probe_every: int = 50, patience: int = 1, spike_factor: float = 2.0, spike_warmup: int = 50,
                  max_rollbacks: int = 3, flush_thresholds: dict[str, float] | None = None,
-                 description: str = "") -> None:
+                 grad_threshold: float | None = None, description: str = "") -> None:
         super().__init__(name, description)
         if not stages:
             raise ValueError(f"policy {name!r} needs at least one stage")
@@ -52,6 +56,10 @@ class GuardPolicy(Policy):
         flush = dict(flush_thresholds or {})
         if set(flush) - set(DSQ_POINTS) or not all(isinstance(v, int | float) and 0 < v <= 1 for v in flush.values()):
             raise ValueError(f"policy {name!r}: flush_thresholds must map q0..q3 to shares in (0, 1], got {flush}")
+        if grad_threshold is not None and not (isinstance(grad_threshold, int | float) and grad_threshold > 0
+                                               and math.isfinite(grad_threshold)):
+            raise ValueError(f"policy {name!r}: grad_threshold must be a positive number, got {grad_threshold!r}")
+        self.grad_threshold = None if grad_threshold is None else float(grad_threshold)
         self.thresholds = {q: float(v) for q, v in thresholds.items()}
         self.flush_thresholds = {q: float(v) for q, v in flush.items()}
         self.probe_every, self.patience = probe_every, patience
@@ -60,7 +68,7 @@ class GuardPolicy(Policy):
 
     def _reset_state(self) -> None:
         self.levels = {q: 0 for q in DSQ_POINTS}
-        self.over = {q: 0 for q in DSQ_POINTS}  # consecutive probes above threshold
+        self.over = {q: 0 for q in (*DSQ_POINTS, "grad")}  # consecutive probes above threshold
         self.pending: list[str] = []            # reasons of raises not yet in use
         self.changes: list[dict[str, Any]] = []  # {"step", "levels", "reason"}: first step of each new config
         self.probes: list[dict[str, Any]] = []   # every measurement: step, point, rel_error, flush_share
@@ -76,6 +84,16 @@ class GuardPolicy(Policy):
     def config_at(self, step: int, total_steps: int) -> PrecisionConfig:
         _check_step(step, total_steps)
         return self._config(self.levels)
+
+    def _next_levels(self) -> dict[str, int]:
+        return {q: min(level + 1, len(self.stages) - 1) for q, level in self.levels.items()}
+
+    def shadow_config(self) -> PrecisionConfig | None:
+        """Every point one level up, when `grad_threshold` is set and that differs from the current config."""
+        if self.grad_threshold is None:
+            return None
+        shadow = self._config(self._next_levels())
+        return None if shadow == self._config(self.levels) else shadow
 
     def _raise(self, points: Sequence[str], reason: str) -> bool:
         raised = [q for q in points if self.levels[q] < len(self.stages) - 1]
@@ -114,6 +132,18 @@ class GuardPolicy(Policy):
             if self.over[q] >= self.patience:
                 too_high.append(" and ".join(why))
         points = [r.split()[0] for r in too_high]
+        grad = stats.get("grad")
+        if grad is not None and self.grad_threshold is not None:
+            err = float(grad["rel_error"])
+            self.probes.append({"step": int(step), "point": "grad", "rel_error": err,
+                                "cosine": float(grad.get("cosine", math.nan)), "level": max(self.levels.values())})
+            self.over["grad"] = self.over["grad"] + 1 if err > self.grad_threshold else 0
+            if self.over["grad"] >= self.patience:
+                self.over["grad"] = 0
+                now, nxt = self._config(self.levels), self._config(self._next_levels())
+                differ = [q for q in DSQ_POINTS if getattr(nxt, q) != getattr(now, q)]
+                points += [q for q in differ if q not in points]
+                too_high.append(f"gradient error {err:.3g} against the next level > {self.grad_threshold:g}")
         if points:
             self._raise(points, f"step {step}: " + ", ".join(too_high))
 
@@ -145,7 +175,7 @@ class GuardPolicy(Policy):
         super().load_state_dict(d)
         try:
             levels = {q: int(d["levels"][q]) for q in DSQ_POINTS}
-            over = {q: int(d["over"][q]) for q in DSQ_POINTS}
+            over = {q: int(d["over"].get(q, 0)) for q in (*DSQ_POINTS, "grad")}
             state = (list(d["pending"]), list(d["changes"]), list(d["probes"]), float(d["loss_ema"]),
                      int(d["loss_count"]), int(d["rollbacks"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -169,4 +199,5 @@ class GuardPolicy(Policy):
                 "stages": [s.to_dict() for s in self.stages], "thresholds": dict(self.thresholds),
                 "probe_every": self.probe_every, "patience": self.patience, "spike_factor": self.spike_factor,
                 "spike_warmup": self.spike_warmup, "max_rollbacks": self.max_rollbacks,
-                **({"flush_thresholds": dict(self.flush_thresholds)} if self.flush_thresholds else {})}
+                **({"flush_thresholds": dict(self.flush_thresholds)} if self.flush_thresholds else {}),
+                **({"grad_threshold": self.grad_threshold} if self.grad_threshold is not None else {})}

@@ -67,7 +67,13 @@ class Policy:
         """Validation loss after ``step``; only loss-triggered policies act on it."""
 
     def observe_quantization(self, step: int, stats: dict[str, dict[str, float]]) -> None:
-        """Quantization error measured at ``step``: {point: {"rel_error", "flush_share", ...}}; monitored only."""
+        """Quantization error measured at ``step``: {point: {"rel_error", "flush_share", ...}, and "grad":
+        {"rel_error", "cosine"} of the step's gradients against `shadow_config`'s when there is one}; monitored only."""
+
+    def shadow_config(self) -> PrecisionConfig | None:
+        """A higher precision to recompute a probed step's gradients at, for the "grad" entry of the probe's stats
+        (its error against the run's own gradients); None: no shadow pass."""
+        return None
 
     def observe_train_loss(self, step: int, loss: float) -> bool:
         """Training loss of ``step`` (possibly NaN/inf); True asks the loop to roll back to its last checkpoint."""

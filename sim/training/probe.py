@@ -7,6 +7,12 @@ only the training quantizer is observed. Per point the result aggregates all ten
 - `rel_error`: ||q(x) - x|| / ||x|| over all elements (Frobenius norms summed in squares),
 - `flush_share`: share of nonzero elements that quantized to zero (underflow in a block or below a fixed scale),
 - `tensors`, `elements`: how much was observed.
+
+`gradient_error(grads, reference)` compares a step's parameter gradients with a shadow computed on the same batch at a
+higher precision (the guard's next level): `rel_error` = ||g - g_ref|| / ||g_ref|| over all parameters and `cosine`.
+Unlike the per-point errors, which stay near the format's resolution for the whole run, this one grows as training
+converges and the batch gradient becomes a small mean of large per-example terms: the quantization noise then
+swamps a shrinking signal (measured in docs/policies.md).
 """
 
 from __future__ import annotations
@@ -66,3 +72,17 @@ def record_quantization(enabled: bool = True) -> Iterator[QuantStats]:
         yield stats
     finally:
         Quantizer.apply = original  # type: ignore[method-assign]
+
+
+def gradient_error(grads: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict[str, float]:
+    """Relative error and cosine similarity of `grads` against `reference` over all parameters (float64 sums)."""
+    diff2 = ref2 = g2 = dot = 0.0
+    for k, r in reference.items():
+        g64, r64 = np.asarray(grads[k], dtype=np.float64).ravel(), np.asarray(r, dtype=np.float64).ravel()
+        diff2 += float(np.dot(g64 - r64, g64 - r64))
+        ref2 += float(np.dot(r64, r64))
+        g2 += float(np.dot(g64, g64))
+        dot += float(np.dot(g64, r64))
+    rel = math.sqrt(diff2 / ref2) if ref2 > 0 else 0.0
+    cos = dot / math.sqrt(g2 * ref2) if g2 > 0 and ref2 > 0 else 1.0
+    return {"rel_error": rel, "cosine": cos}

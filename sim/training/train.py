@@ -211,10 +211,12 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
             config = policy_obj.config_at(step, steps)
             timeline.record(step, config, policy_obj.change_reason(step, steps))
             probing = bool(probe_every) and step % probe_every == 0
+            batch, dropout_state = task_obj.sample_batch(data_rng), model.rng_state()
             with record_quantization(probing) as qstats:
-                loss, grads = model.loss_and_grads(task_obj.sample_batch(data_rng), config)
+                loss, grads = model.loss_and_grads(batch, config)
             if probing:
-                policy_obj.observe_quantization(step, qstats.summary())
+                policy_obj.observe_quantization(step, _probe_stats(model, batch, grads, qstats, dropout_state,
+                                                                   policy_obj.shadow_config()))
             lr = opt.lr_at(opt.t)
             exploded = not math.isfinite(loss) or loss > explosion_loss  # checked before the update, as below
             gnorm = math.nan if exploded else opt.step(grads, config)
@@ -258,6 +260,22 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
     return TrainResult(task_obj.name, policy_name, steps, seed, out, pd.DataFrame(rows), final,
                        wall_before + session_s, (steps - start) / session_s if session_s > 0 else float("nan"),
                        timeline)
+
+
+def _probe_stats(model: Transformer, batch: dict[str, np.ndarray], grads: dict[str, np.ndarray], qstats: Any,
+                 dropout_state: dict[str, Any], shadow: Any) -> dict[str, dict[str, float]]:
+    """The probe's per-point errors, plus the gradient error against a `shadow` precision on the same batch (same
+    dropout masks) when the policy asks for one. The shadow pass leaves the run's numerics and RNG untouched."""
+    from .probe import gradient_error
+
+    stats = qstats.summary()
+    if shadow is not None:
+        after = model.rng_state()
+        model.set_rng_state(dropout_state)
+        _, reference = model.loss_and_grads(batch, shadow)
+        model.set_rng_state(after)
+        stats["grad"] = gradient_error(grads, reference)
+    return stats
 
 
 def _roll_back(restore: Callable[[dict, dict], None], ckpt_path: Path, bar: Any) -> int:
