@@ -18,14 +18,17 @@ COMPARE_COLUMNS = ["policy", "macs", "arith_bitops", "dram_bytes", "dram_bytes_t
 
 
 def _weighted_configs(policy, total_steps: int, timeline=None) -> list[tuple[PrecisionConfig, float]]:
-    """(config, fraction of steps) pairs: a recorded timeline if given, else the policy's own schedule."""
+    """(config, fraction of steps) pairs: a recorded timeline if given, else the policy's own schedule, then its
+    extra passes (fractions then sum above 1)."""
     if isinstance(policy, PrecisionConfig):
         return [(policy, 1.0)]
-    pairs = list(timeline.fractions() if timeline is not None else policy.timeline(total_steps))
+    timeline = timeline if timeline is not None else policy.timeline(total_steps)
+    pairs = list(timeline)  # a Timeline iterates its fractions; a plain list of pairs works too
     weight = sum(f for _, f in pairs)
     if not pairs or not weight > 0:
         raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has an empty timeline")
-    return [(c, f / weight) for c, f in pairs]
+    # Extra passes (a monitored policy's shadow gradients, rolled-back steps) add to the step's work.
+    return [(c, f / weight) for c, f in pairs] + list(getattr(timeline, "overhead", list)())
 
 
 def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict | None = None,

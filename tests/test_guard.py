@@ -128,6 +128,9 @@ def test_rollback_restores_the_checkpoint_and_replays_at_higher_precision(tmp_pa
     assert [s for s, _ in r.timeline.changes] == [0, 4]  # rolled back to the step-4 checkpoint
     assert r.timeline.reasons[4] == "synthetic spike"
     assert list(r.metrics.step) == [4, 8] and r.steps == 8
+    # steps 4, 5 and 6 were computed at stage 0 and discarded: they stay in the cost
+    assert r.timeline.extra_passes == {("rolled back", STAGES[0]): 3}
+    assert Timeline.load(tmp_path / "r" / "timeline.json").extra_passes == r.timeline.extra_passes
 
 
 def test_gradient_error_is_the_relative_difference_and_cosine_over_all_parameters():
@@ -182,3 +185,27 @@ def test_the_shadow_pass_leaves_the_run_bit_identical_and_its_error_can_switch(t
               progress=False)
     assert [s for s, _ in r.timeline.changes] == [0, 1, 4]
     assert "gradient error" in r.timeline.reasons[1] and r.timeline.config_at(7) == STAGES[2]
+
+
+def test_shadow_passes_are_recorded_and_costed_as_extra_training_passes(tmp_path):
+    from hwmodels.machine import get_machine
+    from sim.compare import compare
+    from sim.engine import simulate
+    from sim.study.costing import cost_timeline
+    from workloads import resolve_workload
+
+    g = GuardPolicy("g", STAGES, thresholds=1.0, probe_every=2, grad_threshold=1e9)
+    r = train("numwords", g, steps=8, seed=1, out_dir=tmp_path / "r", eval_every=4, model_config=TINY,
+              progress=False)
+    assert r.timeline.extra_passes == {("shadow gradient", STAGES[1]): 4}  # probes at steps 0, 2, 4, 6
+    assert Timeline.load(tmp_path / "r" / "timeline.json").extra_passes == r.timeline.extra_passes
+    trace, machine = resolve_workload("tiny-mt"), get_machine("edge-npu")
+    base, shadow = (simulate(trace, machine, c, "roofline") for c in STAGES[:2])
+    cost = cost_timeline(trace, machine, r.timeline, "roofline")
+    assert cost.figures["time_s"] == pytest.approx(base.time_s + 4 / 8 * shadow.time_s, rel=1e-12)
+    assert cost.figures["dram_bytes"] == pytest.approx(base.dram_bytes + 4 / 8 * shadow.dram_bytes, rel=1e-12)
+    plain = Timeline(8, r.timeline.changes)
+    assert cost_timeline(trace, machine, plain, "roofline").figures["time_s"] == pytest.approx(base.time_s)
+    rows = compare(trace, machine, [g, "fp32"], total_steps=8, timelines={"g": r.timeline}, tiled=False)
+    alone = compare(trace, machine, [g, "fp32"], total_steps=8, timelines={"g": plain}, tiled=False)
+    assert rows.loc[0, "macs"] == pytest.approx(alone.loc[0, "macs"] * 1.5, rel=1e-6)  # 4 extra passes in 8 steps

@@ -66,3 +66,19 @@ def test_errors(tmp_path) -> None:
     csv.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a timeline CSV"):
         Timeline.load(csv)
+
+
+def test_extra_passes_are_counted_kept_in_json_and_refused_by_csv(tmp_path) -> None:
+    t = Timeline(100, [(0, A), (50, B)])
+    assert t.overhead() == []
+    t.record_extra("shadow gradient", B)
+    t.record_extra("shadow gradient", B, 2)
+    t.record_extra("rolled back", A, 5)
+    assert t.extra_passes == {("shadow gradient", B): 3, ("rolled back", A): 5}
+    assert t.overhead() == [(B, 0.03), (A, 0.05)]
+    assert t.fractions() == [(A, 0.5), (B, 0.5)]  # the steps themselves are unchanged
+    assert Timeline.load(t.save(tmp_path / "t.json")) == t
+    with pytest.raises(ValueError, match="extra passes.*save it as .json"):
+        t.save(tmp_path / "t.csv")
+    with pytest.raises(ValueError, match="count >= 0"):
+        t.record_extra("x", A, -1)

@@ -21,11 +21,16 @@ class Timeline:
     """``changes``: (first step, config) in increasing step order, the first at step 0; each config runs until the
     next change or ``total_steps``. Iterating a Timeline yields ``fractions()``, the (config, fraction of steps)
     pairs that `dsqsim compare`/`study` average over. ``reasons``: why the config changed at a step, where the
-    policy said (e.g. a monitored policy's "q3 relative error 0.09 > 0.05")."""
+    policy said (e.g. a monitored policy's "q3 relative error 0.09 > 0.05").
+
+    ``extra_passes``: training passes (forward and backward) computed beyond one per step, by (why, config): a
+    monitored policy's shadow passes at a higher precision and steps computed again after a rollback. They cost
+    time, traffic and energy, so `overhead()` gives them to `cost_timeline` beside `fractions()`."""
 
     total_steps: int
     changes: list[tuple[int, PrecisionConfig]] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)
+    extra_passes: dict[tuple[str, PrecisionConfig], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.total_steps, int) or self.total_steps <= 0:
@@ -56,6 +61,20 @@ class Timeline:
         self.changes.append((int(step), config))
         if reason:
             self.reasons[int(step)] = str(reason)
+
+    def record_extra(self, why: str, config: PrecisionConfig, passes: int = 1) -> None:
+        """Note `passes` extra training passes at `config` (e.g. "shadow gradient", "rolled back")."""
+        if not isinstance(config, PrecisionConfig) or not isinstance(passes, int) or passes < 0:
+            raise ValueError(f"extra passes need a PrecisionConfig and a count >= 0, got {config!r}, {passes!r}")
+        key = (str(why), config)
+        self.extra_passes[key] = self.extra_passes.get(key, 0) + passes
+
+    def overhead(self) -> list[tuple[PrecisionConfig, float]]:
+        """Each configuration's extra passes as a fraction of the run's steps (empty for most policies)."""
+        out: dict[PrecisionConfig, int] = {}
+        for (_, config), n in self.extra_passes.items():
+            out[config] = out.get(config, 0) + n
+        return [(c, n / self.total_steps) for c, n in out.items() if n]
 
     def segments(self) -> list[tuple[int, int, PrecisionConfig]]:
         """(first step, end step exclusive, config) for each change point."""
@@ -110,6 +129,8 @@ class Timeline:
             "total_steps": self.total_steps,
             "changes": [{"step": s, "config": c.to_dict(), **({"reason": self.reasons[s]} if s in self.reasons else {})}
                         for s, c in self.changes],
+            **({"extra_passes": [{"why": why, "config": c.to_dict(), "passes": n}
+                                 for (why, c), n in self.extra_passes.items()]} if self.extra_passes else {}),
         }
 
     @classmethod
@@ -122,9 +143,11 @@ class Timeline:
         try:
             changes = [(int(c["step"]), PrecisionConfig.from_dict(c["config"])) for c in d["changes"]]
             reasons = {int(c["step"]): str(c["reason"]) for c in d["changes"] if c.get("reason")}
+            extra = {(str(e["why"]), PrecisionConfig.from_dict(e["config"])): int(e["passes"])
+                     for e in d.get("extra_passes", [])}
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"malformed timeline change entry: {exc}") from None
-        return cls(int(d["total_steps"]), changes, reasons)
+            raise ValueError(f"malformed timeline entry: {exc}") from None
+        return cls(int(d["total_steps"]), changes, reasons, extra)
 
     def save(self, path: str | Path) -> Path:
         """Write JSON (``.json``) or CSV (``.csv``, the to_frame table)."""
@@ -132,6 +155,10 @@ class Timeline:
         if path.suffix == ".json":
             path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
         elif path.suffix == ".csv":
+            if self.extra_passes:  # the CSV is the change-point table: it has no place for them
+                whys = ", ".join(sorted({w for w, _ in self.extra_passes}))
+                raise ValueError(f"this timeline records extra passes ({whys}), which only the .json form keeps; "
+                                 "save it as .json")
             self.to_frame().to_csv(path, index=False)
         else:
             raise ValueError(f"timeline file must end in .json or .csv, got {path.name!r}")

@@ -30,7 +30,8 @@ class TimelineCost:
 
 
 def step_figures(weighted: Iterable[tuple[float, Any]]) -> dict[str, float]:
-    """Per-step averages over (fraction, SimResult) pairs whose fractions sum to 1.
+    """Per-step averages over (fraction, SimResult) pairs whose fractions sum to 1 (more with a recorded timeline's
+    extra passes: `cost_timeline`).
 
     Additive figures (cycles, time_s, bytes, bit-operations, `bytes_role_<role>`, `bytes_point_<q>`,
     `stall_<kind>_s`, `busy_<unit>_s`) are fraction-weighted sums; `compute_busy`/`dram_busy` are fractions of the
@@ -86,6 +87,10 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
     total = sum(merged.values())
     if not merged or not total > 0:
         raise ValueError("the precision timeline is empty")
+    # A recorded timeline's extra passes (shadow gradients, rolled-back steps) are work too: each adds its fraction
+    # of the run's steps to its configuration's weight, so per-step figures include them (weights sum above 1).
+    for config, frac in getattr(pairs, "overhead", list)():
+        merged[config] = merged.get(config, 0.0) + float(frac) * total
     results = [(c, f / total, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
                for c, f in merged.items()]
     from sim.counting import count

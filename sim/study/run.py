@@ -329,7 +329,8 @@ def _cost_policy(cfg: StudyConfig, name: str, m: pd.DataFrame, tl, info: dict, t
     summary = {"policy": name, "steps": steps, **final, "train_wall_s": info.get("train_wall_s"),
                **{k: v * steps for k, v in f.items() if _is_additive(k)},  # per step -> whole run
                "step_time_s": f["time_s"], "compute_busy": f["compute_busy"], "dram_busy": f["dram_busy"],
-               "configs": f["configs"], "sim_events": f["events"], "sim_wall_s": f["sim_wall_s"],
+               "configs": f["configs"], "extra_passes": sum(getattr(tl, "extra_passes", {}).values()),
+               "sim_events": f["events"], "sim_wall_s": f["sim_wall_s"],
                **_memory(cfg, trace, machine, tl)}
     spans: dict[str, float] = {}
     for _, frac, res in cost.results:

@@ -215,13 +215,22 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
             with record_quantization(probing) as qstats:
                 loss, grads = model.loss_and_grads(batch, config)
             if probing:
-                policy_obj.observe_quantization(step, _probe_stats(model, batch, grads, qstats, dropout_state,
-                                                                   policy_obj.shadow_config()))
+                shadow = policy_obj.shadow_config()
+                policy_obj.observe_quantization(step, _probe_stats(model, batch, grads, qstats, dropout_state, shadow))
+                if shadow is not None:
+                    timeline.record_extra("shadow gradient", shadow)
             lr = opt.lr_at(opt.t)
             exploded = not math.isfinite(loss) or loss > explosion_loss  # checked before the update, as below
             gnorm = math.nan if exploded else opt.step(grads, config)
             if policy_obj.observe_train_loss(step, loss if math.isfinite(gnorm) else math.nan):
-                step = _roll_back(restore, ckpt_path, bar)
+                before = timeline
+                step_back = _roll_back(restore, ckpt_path, bar)
+                # The discarded steps were computed: they stay in the cost as extra passes, beside every extra
+                # pass made before the rollback (the restored timeline holds only those up to the checkpoint).
+                timeline.extra_passes = dict(before.extra_passes)
+                for s in range(step_back, step + 1):
+                    timeline.record_extra("rolled back", before.config_at(s))
+                step = step_back
                 continue
             if not math.isfinite(loss):
                 raise TrainingDiverged(step + 1, f"loss is {loss}", ckpt_step, out)
