@@ -209,3 +209,50 @@ def test_the_tuned_candidate_example_loads():
     policy = get_policy(str(path))
     check_monotone(policy.stages)
     assert policy.kind == "dsq" and len(policy.stages) == 2
+
+
+def test_neighbourhood_samples_stay_monotone_near_the_base_and_the_base_comes_first(tmp_path):
+    from sim.tune.space import NEAR_LOWER, NEAR_RAISE, near_base, suggest_near
+
+    base = get_policy("dsq").to_dict()
+    family, rungs, at = near_base(base)
+    ladder = LADDERS[family]
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=3))
+    lowered = 0
+    for i in range(80):
+        trial = study.ask()
+        spec = suggest_near(trial, base, f"t{i}")
+        policy = policy_from_dict(spec)
+        check_monotone([c for c, _ in policy.timeline(100)])
+        assert len(spec["stages"]) == 2 and abs(spec["at"][0] - at[0]) <= 0.2 + 1e-9
+        for s, stage in enumerate(spec["stages"]):
+            for q in ("q0", "q1", "q2", "q3"):
+                moved = ladder.index(stage[q]) - rungs[s][q]
+                # a point moves at most NEAR_LOWER down and NEAR_RAISE up, except where monotonicity lifts it
+                assert -NEAR_LOWER <= moved <= (NEAR_RAISE if s == 0 else max(NEAR_RAISE, rungs[0][q] + NEAR_RAISE
+                                                                              - rungs[s][q]))
+                lowered += moved < 0
+            assert stage["master"] == "fp32"
+        study.tell(trial, [0.0, 1.0])
+    assert lowered > 0
+    with pytest.raises(ValueError, match="fixed or scheduled"):
+        near_base(get_policy("dsq-guard").to_dict())
+    mixed = {"kind": "fixed", "config": {"q0": "bfp8", "q1": "mxint8", "q2": "bfp8", "q3": "bfp8"}}
+    with pytest.raises(ValueError, match="one family ladder"):
+        near_base(mixed)
+    cfg = TuneConfig(**{**CFG.__dict__, "trials": 2, "around": base})
+    result = run_tune(cfg, tmp_path / "n", model_config=TINY_MODEL)
+    first = policy_from_dict(json.loads(json.dumps(
+        optuna.load_study(study_name="dsqsim-tune", storage=f"sqlite:///{tmp_path}/n/study.db").trials[0]
+        .user_attrs["policy"])))
+    assert [c for c, _ in first.timeline(100)] == [c for c, _ in get_policy("dsq").timeline(100)]
+    assert list(result.trials.family) == ["mx", "mx"]
+    with pytest.raises(ValueError, match="fixed or scheduled"):
+        TuneConfig(**{**CFG.__dict__, "around": get_policy("dsq-loss").to_dict()})
+
+
+def test_cli_around_a_policy_it_cannot_search_is_one_line_and_exit_2(tmp_path, capsys):
+    rc = main(["tune", "--task", "numwords-hard", "--workload", "tiny-mt", "--hw", "edge-npu", "--trials", "2",
+               "--steps", "2", "--out", str(tmp_path / "c"), "--around", "dsq-loss"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "fixed or scheduled" in err[0] and not (tmp_path / "c").exists()

@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--families", default="bfp", help="format families to search: bfp, mx, fp (comma list)")
     p.add_argument("--max-stages", type=positive_int, default=3,
                    help="most stages a policy may have (default %(default)s)")
+    p.add_argument("--around", default=None, metavar="POLICY",
+                   help="search the neighbourhood of this fixed or scheduled policy (preset or file) instead: its "
+                        "stages, each point -2..+1 rungs of its format family, switches shifted by up to 0.2; the "
+                        "policy itself is the first trial (--families and --max-stages do not apply)")
     p.add_argument("--fidelity", default="tile", help="engine fidelity of the costing (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="steps between evaluations (default steps/4)")
     p.add_argument("--resume", action="store_true", help="continue the search stored in DIR")
@@ -41,11 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.policy import get_policy
     from sim.tune import TuneConfig, run_tune
 
+    around = get_policy(args.around).to_dict() if args.around else None
     cfg = TuneConfig(task=args.task, workload=args.workload, hw=args.hw, trials=args.trials, steps=args.steps,
                      seed=args.seed, objective=args.objective, families=tuple(split_list(args.families)),
-                     max_stages=args.max_stages, fidelity=args.fidelity, eval_every=args.eval_every)
+                     max_stages=args.max_stages, fidelity=args.fidelity, eval_every=args.eval_every,
+                     around=around)
     quiet = args.no_progress or args.json
     workers = min(args.workers, os.cpu_count() or 1) if args.workers > 1 else 1
     result = run_tune(cfg, args.out, resume=args.resume, workers=workers, storage=args.storage,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.tune.space import LADDERS, check_families, suggest_policy, to_toml
+from sim.tune.space import LADDERS, check_families, near_base, near_zero_params, suggest_near, suggest_policy, to_toml
 
 OBJECTIVES = {"time": ("time_s", "simulated training time [s]"), "dram": ("dram_bytes", "DRAM traffic [bytes]"),
               "energy": ("energy_j", "energy [J]")}
@@ -43,6 +43,7 @@ class TuneConfig:
     fidelity: str = "tile"
     eval_every: int | None = None      # None: steps // 4 (three chances to prune)
     prune_margin: float = 0.1          # relative validation-loss gap that counts as dominated
+    around: dict[str, Any] | None = None  # a base policy's dict: search its neighbourhood (`space.suggest_near`)
 
     def __post_init__(self) -> None:
         for key in ("trials", "steps", "max_stages"):
@@ -55,6 +56,8 @@ class TuneConfig:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if not self.prune_margin >= 0:
             raise ValueError(f"prune_margin must be >= 0, got {self.prune_margin}")
+        if self.around is not None:
+            near_base(self.around)  # a policy it cannot search around fails here, before any trial
 
     @property
     def every(self) -> int:
@@ -158,7 +161,11 @@ def _run_trial(study, ev: _Evaluator, optuna, seed_offset: int) -> None:
     study.sampler = _sampler(optuna, cfg, seed_offset)
     trial = study.ask()
     name = f"trial{trial.number:03d}"
-    spec = suggest_policy(trial, cfg.families, cfg.max_stages, name)
+    if cfg.around is not None:
+        spec = suggest_near(trial, cfg.around, name)
+        trial.set_user_attr("family", near_base(cfg.around)[0])
+    else:
+        spec = suggest_policy(trial, cfg.families, cfg.max_stages, name)
     policy = policy_from_dict(spec, name)  # check_monotone runs here
     twin = _same_policy(study, optuna, spec)
     if twin is not None:  # the sampler proposed a policy already trained: reuse its result, train nothing
@@ -288,6 +295,8 @@ def run_tune(cfg: TuneConfig, out_dir: str | Path, *, resume: bool = False, work
         raise ValueError(f"the search in {out} was run with {study.user_attrs['settings']}; not resuming it with "
                          f"{settings}")
     study.set_user_attr("settings", settings)
+    if cfg.around is not None and not study.get_trials(deepcopy=False):
+        study.enqueue_trial(near_zero_params(cfg.around))  # the base policy first: the front's reference point
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)  # cut off: retry it
         study.enqueue_trial(t.params, skip_if_exists=False)
@@ -318,7 +327,7 @@ def trials_frame(cfg: TuneConfig, study, optuna, baseline: dict[str, float]) -> 
         spec, cost = t.user_attrs.get("policy", {}), t.user_attrs.get("cost", {})
         row = {"trial": t.number, "state": t.state.name.lower(), "policy_file": t.user_attrs.get("policy_file"),
                "kind": spec.get("kind"), "stages": len(spec.get("stages", [spec.get("config")])),
-               "family": t.params.get("family", cfg.families[0]), "metric_name": metric,
+               "family": t.params.get("family", t.user_attrs.get("family", cfg.families[0])), "metric_name": metric,
                "same_as": t.user_attrs.get("same_as")}
         if t.state == optuna.trial.TrialState.COMPLETE:
             final = t.user_attrs.get("final", {})

@@ -5,6 +5,11 @@ them), a number of stages, for each DSQ point a starting rung and per later stag
 ever loses precision), and how stages switch: a schedule (stage start fractions from normalised gaps) or a
 validation-loss plateau (patience, min_delta). Activations follow q0. The result is a policy-file dict
 (`sim.policy.policy_from_dict`), so every trial's policy is usable anywhere as `--policy FILE`.
+
+`suggest_near` searches instead the neighbourhood of a given schedule or fixed policy (`dsqsim tune --around FILE`):
+the same stages, each point moved by -2..+1 rungs of the policy's family ladder (two rungs, because neighbouring
+rungs often have the same bit width: mxfp6_e3m2 and mxfp6_e2m3), precision kept monotone over the stages, each
+switch fraction shifted by up to ±0.2. Its all-zero move is the base policy itself, enqueued as the first trial.
 """
 
 from __future__ import annotations
@@ -79,3 +84,59 @@ def to_toml(d: dict[str, Any]) -> str:
         raise ValueError(f"cannot write {type(v).__name__} to TOML")
 
     return "".join(f"{k} = {value(v)}\n" for k, v in d.items())
+
+
+NEAR_LOWER, NEAR_RAISE, NEAR_SHIFT = 2, 1, 0.2  # rungs down / up a point may move; largest shift of a switch
+
+
+def near_base(policy: dict[str, Any]) -> tuple[str, list[dict[str, int]], list[float]]:
+    """(family, per-stage rungs of q0..q3 and activation, switch fractions) of a fixed or schedule (`dsq`) policy
+    dict whose formats all lie on one family ladder; ValueError otherwise."""
+    kind = policy.get("kind")
+    if kind == "fixed" and isinstance(policy.get("config"), dict):
+        stages, at = [policy["config"]], []
+    elif kind == "dsq":
+        stages, at = list(policy["stages"]), [float(a) for a in policy.get("at") or []]
+    else:
+        raise ValueError(f"--around needs a fixed or scheduled (kind dsq) policy, got kind {kind!r}")
+    keys = (*DSQ_POINTS, "activation")
+    for family, ladder in LADDERS.items():
+        if all(isinstance(st, dict) and st.get(k, st.get("q0")) in ladder for st in stages for k in keys):
+            return family, [{k: ladder.index(st.get(k, st["q0"])) for k in keys} for st in stages], at
+    used = sorted({str(st.get(k)) for st in stages for k in keys if isinstance(st, dict) and st.get(k)})
+    ladders = "; ".join(f"{f}: " + ", ".join(v) for f, v in LADDERS.items())
+    raise ValueError(f"--around: the policy's formats ({', '.join(used)}) do not all lie on one family ladder "
+                     f"({ladders})")
+
+
+def near_zero_params(policy: dict[str, Any]) -> dict[str, Any]:
+    """The trial parameters that reproduce the base policy (no move, no shift)."""
+    _, rungs, at = near_base(policy)
+    return {**{f"{q}_move{s}": 0 for s in range(len(rungs)) for q in DSQ_POINTS},
+            **{f"shift{i}": 0.0 for i in range(len(at))}}
+
+
+def suggest_near(trial: Any, policy: dict[str, Any], name: str) -> dict[str, Any]:
+    """Sample a neighbour of `policy` (see the module docstring) as a policy-file dict."""
+    family, base, at = near_base(policy)
+    ladder, top = LADDERS[family], len(LADDERS[family]) - 1
+    given = [policy["config"]] if policy["kind"] == "fixed" else policy["stages"]
+    keep = [{k: st[k] for k in ("master", "optimizer") if k in st} for st in given]  # not searched
+    stages, prev = [], None
+    for s, rungs in enumerate(base):
+        moved = {q: rungs[q] + trial.suggest_int(f"{q}_move{s}", -NEAR_LOWER, NEAR_RAISE) for q in DSQ_POINTS}
+        moved["activation"] = rungs["activation"] + moved["q0"] - rungs["q0"]  # activations move with q0
+        moved = {k: min(top, max(0, r)) for k, r in moved.items()}
+        if prev is not None:  # never below the previous stage: precision stays monotone
+            moved = {k: max(r, prev[k]) for k, r in moved.items()}
+        stages.append({k: ladder[r] for k, r in moved.items()} | keep[s])
+        prev = moved
+    shifted = [min(0.95, max(0.05, a + trial.suggest_float(f"shift{i}", -NEAR_SHIFT, NEAR_SHIFT)))
+               for i, a in enumerate(at)]
+    starts: list[float] = []
+    for a in sorted(shifted):
+        starts.append(round(max(a, starts[-1] + 0.01) if starts else a, 4))
+    desc = f"tune trial near {policy.get('name', 'a policy')} ({family})"
+    if len(stages) == 1:
+        return {"name": name, "kind": "fixed", "description": desc, "config": stages[0]}
+    return {"name": name, "kind": "dsq", "description": desc, "stages": stages, "at": starts}
