@@ -198,6 +198,11 @@ def test_shadow_passes_are_recorded_and_costed_as_extra_training_passes(tmp_path
     r = train("numwords", g, steps=8, seed=1, out_dir=tmp_path / "r", eval_every=4, model_config=TINY,
               progress=False)
     assert r.timeline.extra_passes == {("shadow gradient", STAGES[1]): 4}  # probes at steps 0, 2, 4, 6
+    import pandas as pd
+
+    probes = pd.read_csv(tmp_path / "r" / "probes.csv")  # the measurements, as the policy saw them
+    assert list(probes[probes.point == "grad"].step) == [0, 2, 4, 6]
+    assert set(probes.point) == {"q0", "q1", "q2", "q3", "grad"} and (probes.rel_error > 0).all()
     assert Timeline.load(tmp_path / "r" / "timeline.json").extra_passes == r.timeline.extra_passes
     trace, machine = resolve_workload("tiny-mt"), get_machine("edge-npu")
     base, shadow = (simulate(trace, machine, c, "roofline") for c in STAGES[:2])

@@ -33,7 +33,7 @@ from .model import Transformer
 from .optim import Adam, AdamConfig
 from .tasks import Task, get_task
 
-METRICS_NAME, TIMELINE_NAME = "metrics.csv", "timeline.json"
+METRICS_NAME, TIMELINE_NAME, PROBES_NAME = "metrics.csv", "timeline.json", "probes.csv"
 # Columns that depend on the wall clock, so differ between a straight and a resumed run.
 TIMING_COLUMNS = ("wall_s",)
 # A training loss above this many times ln(vocab_size), the loss of a uniform guess, counts as divergence.
@@ -193,6 +193,9 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
                 "loss_count": loss_count, "model_config": cfg.to_dict(), "adam": adam.to_dict()}
         save_checkpoint(ckpt_path, arrays, meta)
         atomic_write_bytes(out / TIMELINE_NAME, lambda f: f.write(_timeline_json(timeline)))
+        probes = getattr(policy_obj, "probes", None)
+        if probes:  # a monitored policy's measurements, one row per probe and point (the "grad" point: shadow)
+            atomic_write_bytes(out / PROBES_NAME, lambda f: f.write(pd.DataFrame(probes).to_csv(index=False).encode()))
 
     from tqdm import tqdm
 
