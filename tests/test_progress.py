@@ -109,3 +109,23 @@ def test_queue_bar_sums_the_latest_value_per_key():
         while qb.latest != {"a": 5, "b": 4} and __import__("time").monotonic() < deadline:
             __import__("time").sleep(0.05)
     assert qb.latest == {"a": 5, "b": 4} and qb.bar.n == 9
+
+
+def test_sweep_estimate_adds_the_engine_costs_per_point(monkeypatch):
+    """The sweep's estimate counts each point's bursts and the engine's own costs, as `dsqsim simulate` does; both
+    measured once per workload, machine shape and configuration (the bandwidth axis re-uses them)."""
+    from sim.sweep.grid import SweepPoint
+    from sim.sweep.points import estimate_line
+
+    calls = []
+
+    def work(trace, machine, config):
+        calls.append(config)
+        return 1000, 2.0  # bursts, engine CPU seconds
+
+    monkeypatch.setattr(sim.progress, "transaction_work", work)
+    monkeypatch.setattr(sim.progress, "measured_burst_rate", lambda dram: 100.0)
+    points = [SweepPoint("tiny-lm", "edge-npu", "bf16", dram_bw_scale=s, fidelity="transaction") for s in (1, 2, 4)]
+    line = estimate_line(points, workers=1)
+    assert len(calls) == 1  # measured once for the three bandwidths
+    assert "3e+03 DRAM bursts" in line and "36 s" in line  # 3 x (1000 / 100 + 2.0) s

@@ -71,20 +71,23 @@ def validate_points(points: Sequence[SweepPoint]) -> None:
 
 
 def estimate_line(points: Sequence[SweepPoint], workers: int) -> str:
-    """The transaction-level time estimate of a grid (bursts do not depend on the DRAM bandwidth axis)."""
+    """The transaction-level time estimate of a grid: each point's DRAM bursts at the measured burst rate plus the
+    engine's own costs (`sim.progress.transaction_work`, as `dsqsim simulate` estimates); neither depends on the DRAM
+    bandwidth axis, so each is measured once per workload, machine shape and configuration."""
     from sim.policy import get_policy
-    from sim.progress import duration, measured_burst_rate, transaction_bursts
+    from sim.progress import duration, measured_burst_rate, transaction_work
 
-    bursts, rate, seen = 0, None, {}
+    bursts, engine_s, rate, seen = 0, 0.0, None, {}
     for p in points:
         machine = point_machine(p)
         rate = rate or measured_burst_rate(machine.dram)
         for config in dict.fromkeys(c for c, _ in get_policy(p.policy).timeline(p.steps)):
             key = (p.workload, p.batch, p.seq_len, p.hw, p.array, p.sram_kb, config)
             if key not in seen:
-                seen[key] = transaction_bursts(_trace(p.workload, p.batch, p.seq_len), machine, config)
-            bursts += seen[key]
-    seconds = bursts / rate / max(1, min(workers, len(points)))
+                seen[key] = transaction_work(_trace(p.workload, p.batch, p.seq_len), machine, config)
+            bursts += seen[key][0]
+            engine_s += seen[key][1]
+    seconds = (bursts / rate + engine_s) / max(1, min(workers, len(points)))
     return (f"transaction fidelity: {bursts:.3g} DRAM bursts at ~{rate:.3g} bursts/s measured here: about "
             f"{duration(seconds)} on {workers} worker(s)")
 
