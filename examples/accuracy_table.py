@@ -1,4 +1,5 @@
-"""Accuracy of the reference Transformer trained under fp32, fixed16, a flat low-precision config and `dsq`.
+"""Accuracy of the reference Transformer trained under fp32, fixed16, a flat low-precision config, `dsq` and the
+monitored `dsq-guard`, beside each run's simulated speedup over fp32 (--workload / --hw, tile fidelity).
 
 The flat config is `dsq`'s first stage held for the whole run, so the table shows what raising precision over time
 buys. Same seeds and steps for every row; evaluation is in fp32 on the master weights. With several seeds each cell
@@ -10,7 +11,7 @@ Markdown table; --write-readme also puts it in the README's `readme:accuracy` bl
     python examples/accuracy_table.py --tasks numwords-hard,shakespeare --steps numwords-hard=600,shakespeare=300 ...
 
 Without --steps each task runs its full length (`Task.default_steps`: numwords 1500, numwords-hard 6000, shakespeare
-3000; docs/policies.md says why); `--steps` is one number for every task or `task=N` pairs.
+12000; docs/policies.md says why); `--steps` is one number for every task or `task=N` pairs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-POLICIES = ("fp32", "fixed16", "flat", "dsq")
+POLICIES = ("fp32", "fixed16", "flat", "dsq", "dsq-guard")
+
+
 def _policy(name: str, steps: int) -> Any:
     from sim.policy import FixedPolicy, get_policy
 
@@ -31,7 +34,21 @@ def _policy(name: str, steps: int) -> Any:
     return FixedPolicy(f"flat {first.label}", first)
 
 
-def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, Any]:
+def _speedup(timeline: Any, workload: str, hw: str) -> float:
+    """fp32's simulated training time over this run's (its recorded timeline, extra passes included), tile fidelity."""
+    from hwmodels.machine import get_machine
+    from sim.policy import get_policy
+    from sim.study.costing import cost_timeline
+    from workloads import resolve_workload
+
+    trace, machine = resolve_workload(workload), get_machine(hw)
+    fp32 = cost_timeline(trace, machine, get_policy("fp32").timeline(timeline.total_steps), "tile", minimal=False,
+                         energy=False)
+    this = cost_timeline(trace, machine, timeline, "tile", minimal=False, energy=False)
+    return fp32.figures["time_s"] / this.figures["time_s"]
+
+
+def _one(task: str, policy: str, steps: int, seed: int, out: str, cost_on: tuple[str, str]) -> dict[str, Any]:
     from sim.training.train import TrainingDiverged, train
 
     run_dir = Path(out) / f"{task}-{policy}-n{steps}-s{seed}"
@@ -40,10 +57,25 @@ def _one(task: str, policy: str, steps: int, seed: int, out: str) -> dict[str, A
                        progress=False)
     except TrainingDiverged as exc:
         return {"task": task, "policy": policy, "diverged": str(exc)}
-    row = {"task": task, "policy": policy, "seed": seed, **result.final, "wall_s": result.wall_s}
-    row["precision"] = " → ".join("/".join((*c.points, c.activation)) + (f" (step {s})" if s else "")
-                                  for s, c in result.timeline.changes)
+    row = {"task": task, "policy": policy, "seed": seed, **result.final, "wall_s": result.wall_s,
+           "speedup": _speedup(result.timeline, *cost_on)}
+    row["configs"] = " → ".join("/".join((*c.points, c.activation)) for _, c in result.timeline.changes)
+    row["switches"] = [s for s, _ in result.timeline.changes[1:]]
     return row
+
+
+def _precision(rows: list[dict[str, Any]]) -> str:
+    """The configs in order, with the step of each switch: one step when every seed switched at the same step,
+    else one per seed."""
+    parts = rows[0]["configs"].split(" → ")
+    if any(r["configs"] != rows[0]["configs"] for r in rows):
+        return " / ".join(sorted({r["configs"] for r in rows})) + " (differs by seed)"
+    out = parts[0]
+    for i, config in enumerate(parts[1:]):
+        steps = [r["switches"][i] for r in rows]
+        at = str(steps[0]) if len(set(steps)) == 1 else " / ".join(map(str, steps)) + " by seed"
+        out += f" → {config} (step {at})"
+    return out
 
 
 def _mean_ci(values: list[float], digits: int) -> str:
@@ -71,7 +103,7 @@ def parse_steps(text: str | None, tasks: list[str]) -> dict[str, int]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| task | policy | precision used (q0/q1/q2/q3/act) | seeds | valid loss | BLEU (test) / bpc (valid) "
-             "| exact match (test) |", "|---|---|---|---|---|---|---|"]
+             "| exact match (test) | speedup |", "|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["task"], r["policy"]), []).append(r)
@@ -79,13 +111,14 @@ def table(rows: list[dict[str, Any]]) -> str:
         ok = [r for r in rs if "diverged" not in r]
         if len(ok) < len(rs):
             lines.append(f"| {task} | {policy} | | {len(rs)} | {len(rs) - len(ok)} diverged | "
-                         f"{rs[0].get('diverged', '')} | |")
+                         f"{rs[0].get('diverged', '')} | | |")
             if not ok:
                 continue
         metric = (_mean_ci([r["bleu"] for r in ok], 1) if "bleu" in ok[0] else _mean_ci([r["bpc"] for r in ok], 3))
         em = (_mean_ci([r["exact_match"] for r in ok], 3) if ok[0].get("exact_match") is not None else "–")
-        lines.append(f"| {task} | {policy} | {ok[0]['precision']} | {len(ok)} | "
-                     f"{_mean_ci([r['final_valid_loss'] for r in ok], 4)} | {metric} | {em} |")
+        lines.append(f"| {task} | {policy} | {_precision(ok)} | {len(ok)} | "
+                     f"{_mean_ci([r['final_valid_loss'] for r in ok], 4)} | {metric} | {em} | "
+                     f"{_mean_ci([r['speedup'] for r in ok], 2)} |")
     return "\n".join(lines)
 
 
@@ -96,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--policies", default=",".join(POLICIES), help="a subset of the rows (runs resume by name)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workload", default="transformer-iwslt", help="workload the speedup is costed on")
+    parser.add_argument("--hw", default="edge-npu", help="machine the speedup is costed on")
     parser.add_argument("--out", default="runs/accuracy")
     parser.add_argument("--write-readme", action="store_true", help="also fill the README's readme:accuracy block")
     args = parser.parse_args(argv)
@@ -108,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
     jobs = [(t, p, s) for t in tasks for p in policies for s in seeds]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(_one, t, p, steps[t], s, args.out) for t, p, s in jobs]
+        futures = [pool.submit(_one, t, p, steps[t], s, args.out, (args.workload, args.hw)) for t, p, s in jobs]
         rows = [f.result() for f in futures]
     text = table(rows)
     lengths = ", ".join(f"{t} {steps[t]}" for t in tasks)
@@ -118,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         from readme_figures import replace_block
 
         note = (f"Steps per run: {lengths}; seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
-                "flat = dsq's first stage for the whole run; evaluation in fp32 on the master weights.")
+                "flat = dsq's first stage for the whole run; evaluation in fp32 on the master weights; speedup = "
+                f"fp32's simulated training time over the run's recorded timeline (monitoring passes included) on "
+                f"{args.workload} / {args.hw}, tile fidelity.")
         replace_block("accuracy", note + "\n\n" + text)
     return 0
 

@@ -21,7 +21,7 @@ def test_steps_per_task() -> None:
 
 def test_tiny_table_over_two_seeds(tmp_path, capsys) -> None:
     rc = accuracy_table.main(["--tasks", "numwords", "--steps", "numwords=2", "--seeds", "0,1", "--workers", "1",
-                              "--out", str(tmp_path)])
+                              "--out", str(tmp_path), "--workload", "tiny-mt"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "steps: numwords 2; seeds 0,1" in out
@@ -29,7 +29,17 @@ def test_tiny_table_over_two_seeds(tmp_path, capsys) -> None:
     assert [r.split("|")[2].strip() for r in rows] == list(accuracy_table.POLICIES)
     assert all(r.split("|")[4].strip() == "2" for r in rows)  # two seeds per row
     assert all("±" in r.split("|")[5] for r in rows)  # the seeds differ: an interval
-    assert sorted(p.name for p in tmp_path.iterdir())[0] == "numwords-dsq-n2-s0"
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == "numwords-dsq-guard-n2-s0"
+    speedup = {r.split("|")[2].strip(): r.split("|")[8].strip() for r in rows}
+    assert speedup["fp32"] == "1.00 ± 0.00" and float(speedup["dsq"].split()[0]) > 1
+
+
+def test_precision_column_names_each_seeds_switch_when_they_differ() -> None:
+    same = [{"configs": "a → b", "switches": [5]}, {"configs": "a → b", "switches": [5]}]
+    assert accuracy_table._precision(same) == "a → b (step 5)"
+    apart = [{"configs": "a → b", "switches": [5]}, {"configs": "a → b", "switches": [9]}]
+    assert accuracy_table._precision(apart) == "a → b (step 5 / 9 by seed)"
+    assert accuracy_table._precision([{"configs": "a", "switches": []}]) == "a"
 
 
 def test_default_lengths_are_the_tasks_full_lengths() -> None:
