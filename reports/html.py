@@ -59,7 +59,8 @@ def _study_sections(res: Results, plots_dir: Path) -> list[str]:
              "cost", "cost_includes", "dram_bytes", "dram_bytes_minimal", "reread_factor", "traffic_reduction",
              "traffic_reduction_minimal", "traffic_reduction_dsq_minimal", "arith_bitops", "bitops_reduction",
              "step_time_s",
-             "compute_busy", "dram_busy", "configs", "train_wall_s", "n_seeds", "speedup_mean", "speedup_ci95"]
+             "compute_busy", "dram_busy", "configs", "extra_passes", "train_wall_s", "n_seeds", "speedup_mean",
+             "speedup_ci95"]
     key_cols = [c for c in order if c in summary.columns]
     caption = ("Summary (time_s: simulated training time; peak_bytes: peak DRAM of one step at the policy's worst "
                "configuration; max_batch: largest batch fitting the machine's DRAM; energy, cost, bytes and bit-ops: "

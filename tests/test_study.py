@@ -172,3 +172,20 @@ def test_cli_and_python_defaults_agree():
     cfg = StudyConfig()
     assert (cfg.task, cfg.workload, cfg.hw, ",".join(cfg.policies), cfg.steps) == (
         DEFAULTS["task"], DEFAULTS["workload"], DEFAULTS["hw"], DEFAULTS["policies"], DEFAULTS["steps"])
+
+
+def test_a_monitored_policys_shadow_passes_are_in_the_study_totals(tmp_path):
+    """dsq-guard's probe at step 0 runs one shadow pass one level up: the study reports it and its time counts."""
+    from hwmodels.machine import get_machine
+    from sim.engine import simulate
+
+    r = run_study(StudyConfig(**TINY, policies=("fp32", "dsq-guard"), steps=4, eval_every=2, fidelity="roofline",
+                              dram_bw_scales=(1.0,)), tmp_path / "g", workers=1)
+    s = r.summary.set_index("policy")
+    assert s.loc["fp32", "extra_passes"] == 0 and s.loc["dsq-guard", "extra_passes"] == 1
+    guard = get_policy("dsq-guard")
+    trace, machine = resolve_workload("tiny-mt"), get_machine("edge-npu")
+    step = simulate(trace, machine, guard.stages[0], "roofline").time_s
+    shadow = simulate(trace, machine, guard.stages[1], "roofline").time_s
+    assert s.loc["dsq-guard", "time_s"] == pytest.approx(4 * step + shadow, rel=1e-9)
+    assert "extra_passes" in (tmp_path / "g" / "report.html").read_text()
