@@ -34,21 +34,18 @@ def _policy(name: str, steps: int) -> Any:
     return FixedPolicy(f"flat {first.label}", first)
 
 
-def _speedup(timeline: Any, workload: str, hw: str) -> float:
-    """fp32's simulated training time over this run's (its recorded timeline, extra passes included), tile fidelity."""
+def _step_time_s(timeline: Any, workload: str, hw: str) -> float:
+    """Simulated time per training step of a run's recorded timeline (extra passes included), tile fidelity."""
     from hwmodels.machine import get_machine
-    from sim.policy import get_policy
     from sim.study.costing import cost_timeline
     from workloads import resolve_workload
 
-    trace, machine = resolve_workload(workload), get_machine(hw)
-    fp32 = cost_timeline(trace, machine, get_policy("fp32").timeline(timeline.total_steps), "tile", minimal=False,
-                         energy=False)
-    this = cost_timeline(trace, machine, timeline, "tile", minimal=False, energy=False)
-    return fp32.figures["time_s"] / this.figures["time_s"]
+    return cost_timeline(resolve_workload(workload), get_machine(hw), timeline, "tile", minimal=False,
+                         energy=False).figures["time_s"]
 
 
 def _one(task: str, policy: str, steps: int, seed: int, out: str, cost_on: tuple[str, str]) -> dict[str, Any]:
+    """One run (trained or resumed) as a table row; `step_time_s` is its simulated step time on `cost_on`."""
     from sim.training.train import TrainingDiverged, train
 
     run_dir = Path(out) / f"{task}-{policy}-n{steps}-s{seed}"
@@ -58,8 +55,8 @@ def _one(task: str, policy: str, steps: int, seed: int, out: str, cost_on: tuple
     except TrainingDiverged as exc:
         return {"task": task, "policy": policy, "diverged": str(exc)}
     row = {"task": task, "policy": policy, "seed": seed, **result.final, "wall_s": result.wall_s,
-           "speedup": _speedup(result.timeline, *cost_on)}
-    row["configs"] = " → ".join("/".join((*c.points, c.activation)) for _, c in result.timeline.changes)
+           "step_time_s": _step_time_s(result.timeline, *cost_on)}
+    row["configs"] = ["/".join((*c.points, c.activation)) for _, c in result.timeline.changes]
     row["switches"] = [s for s, _ in result.timeline.changes[1:]]
     return row
 
@@ -67,9 +64,9 @@ def _one(task: str, policy: str, steps: int, seed: int, out: str, cost_on: tuple
 def _precision(rows: list[dict[str, Any]]) -> str:
     """The configs in order, with the step of each switch: one step when every seed switched at the same step,
     else one per seed."""
-    parts = rows[0]["configs"].split(" → ")
-    if any(r["configs"] != rows[0]["configs"] for r in rows):
-        return " / ".join(sorted({r["configs"] for r in rows})) + " (differs by seed)"
+    parts = rows[0]["configs"]
+    if any(r["configs"] != parts for r in rows):
+        return " / ".join(sorted({" → ".join(r["configs"]) for r in rows})) + " (differs by seed)"
     out = parts[0]
     for i, config in enumerate(parts[1:]):
         steps = [r["switches"][i] for r in rows]
@@ -145,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(_one, t, p, steps[t], s, args.out, (args.workload, args.hw)) for t, p, s in jobs]
         rows = [f.result() for f in futures]
+    # fp32's step time does not depend on the run's length or seed: one baseline for every speedup
+    from sim.policy import get_policy
+
+    fp32_step_s = _step_time_s(get_policy("fp32").timeline(1), args.workload, args.hw)
+    for r in rows:
+        if "step_time_s" in r:
+            r["speedup"] = fp32_step_s / r["step_time_s"]
     text = table(rows)
     lengths = ", ".join(f"{t} {steps[t]}" for t in tasks)
     print(f"steps: {lengths}; seeds {args.seeds}\n")

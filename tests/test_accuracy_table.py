@@ -35,11 +35,11 @@ def test_tiny_table_over_two_seeds(tmp_path, capsys) -> None:
 
 
 def test_precision_column_names_each_seeds_switch_when_they_differ() -> None:
-    same = [{"configs": "a → b", "switches": [5]}, {"configs": "a → b", "switches": [5]}]
+    same = [{"configs": ["a", "b"], "switches": [5]}, {"configs": ["a", "b"], "switches": [5]}]
     assert accuracy_table._precision(same) == "a → b (step 5)"
-    apart = [{"configs": "a → b", "switches": [5]}, {"configs": "a → b", "switches": [9]}]
+    apart = [{"configs": ["a", "b"], "switches": [5]}, {"configs": ["a", "b"], "switches": [9]}]
     assert accuracy_table._precision(apart) == "a → b (step 5 / 9 by seed)"
-    assert accuracy_table._precision([{"configs": "a", "switches": []}]) == "a"
+    assert accuracy_table._precision([{"configs": ["a"], "switches": []}]) == "a"
 
 
 def test_default_lengths_are_the_tasks_full_lengths() -> None:

@@ -214,7 +214,8 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
             config = policy_obj.config_at(step, steps)
             timeline.record(step, config, policy_obj.change_reason(step, steps))
             probing = bool(probe_every) and step % probe_every == 0
-            batch, dropout_state = task_obj.sample_batch(data_rng), model.rng_state()
+            batch = task_obj.sample_batch(data_rng)
+            dropout_state = model.rng_state() if probing else None  # a shadow pass replays these masks
             with record_quantization(probing) as qstats:
                 loss, grads = model.loss_and_grads(batch, config)
             if probing:
