@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.policy.timeline import work_weights
 from sim.precision import PrecisionConfig
 from sim.roofline import RooflineResult, roofline
 
@@ -23,12 +24,10 @@ def _weighted_configs(policy, total_steps: int, timeline=None) -> list[tuple[Pre
     if isinstance(policy, PrecisionConfig):
         return [(policy, 1.0)]
     timeline = timeline if timeline is not None else policy.timeline(total_steps)
-    pairs = list(timeline)  # a Timeline iterates its fractions; a plain list of pairs works too
-    weight = sum(f for _, f in pairs)
-    if not pairs or not weight > 0:
-        raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has an empty timeline")
-    # Extra passes (a monitored policy's shadow gradients, rolled-back steps) add to the step's work.
-    return [(c, f / weight) for c, f in pairs] + list(getattr(timeline, "overhead", list)())
+    try:  # a Timeline (its extra passes add to the step's work) or a plain list of pairs
+        return work_weights(timeline)
+    except ValueError:
+        raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has an empty timeline") from None
 
 
 def compare(trace, machine, policies, total_steps: int = 1000, timelines: dict | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.policy import Timeline, get_policy
+from sim.policy.timeline import work_weights
 from sim.precision import PrecisionConfig
 
 A, B = PrecisionConfig.uniform("bf16"), PrecisionConfig("bfp8", "bfp4", "bfp8", "bfp16", master="bf16")
@@ -77,6 +78,10 @@ def test_extra_passes_are_counted_kept_in_json_and_refused_by_csv(tmp_path) -> N
     assert t.extra_passes == {("shadow gradient", B): 3, ("rolled back", A): 5}
     assert t.overhead() == [(B, 0.03), (A, 0.05)]
     assert t.fractions() == [(A, 0.5), (B, 0.5)]  # the steps themselves are unchanged
+    assert work_weights(t) == [(A, 0.55), (B, 0.53)]  # the one weighting cost_timeline and compare use
+    assert work_weights([(B, 2.0), (A, 1.0), (B, 1.0)]) == [(B, 0.75), (A, 0.25)]  # plain pairs: normalised, merged
+    with pytest.raises(ValueError, match="empty"):
+        work_weights([])
     assert Timeline.load(t.save(tmp_path / "t.json")) == t
     with pytest.raises(ValueError, match="extra passes.*save it as .json"):
         t.save(tmp_path / "t.csv")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,3 +193,19 @@ class Timeline:
             if row.get("reason"):
                 reasons[int(row["step_start"])] = row["reason"]
         return cls(int(frame["step_end"].astype(int).max()), changes, reasons)
+
+
+def work_weights(pairs: Iterable[tuple[PrecisionConfig, float]]) -> list[tuple[PrecisionConfig, float]]:
+    """(config, weight) pairs (a `Timeline`, or any pairs of fractions) normalised to sum to 1 and merged by
+    config, plus a Timeline's extra passes as fractions of its steps: the one place extra passes (a monitored
+    policy's shadow gradients, rolled-back steps) enter a run's cost, in order of first use."""
+    merged: dict[PrecisionConfig, float] = {}
+    for config, frac in pairs:
+        merged[config] = merged.get(config, 0.0) + float(frac)
+    total = sum(merged.values())
+    if not merged or not total > 0:
+        raise ValueError("the precision timeline is empty")
+    merged = {c: f / total for c, f in merged.items()}
+    for config, frac in pairs.overhead() if isinstance(pairs, Timeline) else []:
+        merged[config] = merged.get(config, 0.0) + frac
+    return list(merged.items())

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.policy.timeline import work_weights
 from sim.precision import PrecisionConfig
 
 # Figures averaged over steps with the step fractions (additive per step).
@@ -81,18 +82,9 @@ def cost_timeline(trace, machine, pairs: Iterable[tuple[PrecisionConfig, float]]
     (`energy_j` and `energy_<component>_j`, `sim.energy.step_energy`) where the machine has an energy model."""
     from sim.engine import DEFAULT_CACHE, simulate
 
-    merged: dict[PrecisionConfig, float] = {}
-    for config, frac in pairs:
-        merged[config] = merged.get(config, 0.0) + float(frac)
-    total = sum(merged.values())
-    if not merged or not total > 0:
-        raise ValueError("the precision timeline is empty")
-    # A recorded timeline's extra passes (shadow gradients, rolled-back steps) are work too: each adds its fraction
-    # of the run's steps to its configuration's weight, so per-step figures include them (weights sum above 1).
-    for config, frac in getattr(pairs, "overhead", list)():
-        merged[config] = merged.get(config, 0.0) + float(frac) * total
-    results = [(c, f / total, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
-               for c, f in merged.items()]
+    # A recorded timeline's extra passes (shadow gradients, rolled-back steps) are work too: weights sum above 1
+    results = [(c, f, simulate(trace, machine, c, fidelity, cache=cache or DEFAULT_CACHE))
+               for c, f in work_weights(pairs)]
     from sim.counting import count
     from sim.energy import energy_supported, step_energy
 
