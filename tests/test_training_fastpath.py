@@ -1,7 +1,7 @@
-"""The fast quantizer paths change no number of a training run: a few dsq steps of each task's default model (the
-setup bench/bench_train.py times) give bit-identical losses and weights with the compiled kernel, with numpy's fast
-path and with the general moveaxis-and-pad path. And blocking along axis -2 (a GEMM's K for its right operand), in
-place on the caller's array or into a copy, equals the moveaxis route."""
+"""The fast quantizer paths change no number of a training run: a few quantized steps of each task's default model
+(MX integer and MX float formats, so both compiled kernels run) give bit-identical losses and weights with the
+compiled kernel, with numpy's fast path and with the general moveaxis-and-pad path. And blocking along axis -2 (a
+GEMM's K for its right operand), in place on the caller's array or into a copy, equals the moveaxis route."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from threadpoolctl import threadpool_limits
 import sim._blockkernel as blockkernel
 import sim.formats as formats
 from sim.formats import get_format, quantize
-from sim.policy import get_policy
 from sim.precision import PrecisionConfig
 from sim.training.model import Transformer
 from sim.training.optim import Adam
@@ -32,9 +31,13 @@ def _formats_of(precision: PrecisionConfig) -> set[str]:
     return {n for n in precision.to_dict().values() if get_format(n).block_size}
 
 
+# Integer-code MX (mxint8) and MX float (mxfp6_e2m3) points: each compiled kernel has work to do
+MIXED = PrecisionConfig("mxint8", "mxfp6_e2m3", "mxint8", "mxfp6_e2m3", activation="mxint8")
+
+
 def _run(task_name: str, steps: int) -> tuple[list[float], dict[str, np.ndarray]]:
     task = get_task(task_name)
-    precision = get_policy("dsq").config_at(0, 100)
+    precision = MIXED
     model = Transformer(task.model_config(), seed=0)
     opt = Adam(model.params, task.adam_config(), total_steps=10_000)
     rng = np.random.default_rng(0)
@@ -56,11 +59,9 @@ def test_dsq_steps_are_bit_identical_on_every_quantizer_path(task_name: str, mon
             kernel = getattr(blockkernel, kernel_name)
             monkeypatch.setattr(blockkernel, kernel_name, lambda *a, k=kernel, log=log: log.append(1) or k(*a))
         runs["numba"] = _run(task_name, 2)
-        elements = {get_format(n).exp_bits > 0 for n in _formats_of(get_policy("dsq").config_at(0, 100))}
-        if True in elements:  # MX float elements in the stage (the tuned dsq: stash and gradients in mxfp6_e2m3)
-            assert len(calls["mx_float_f32_inplace"]) > 20
-        if False in elements:
-            assert len(calls["int_codes_f32_inplace"]) > 20  # the kernels did the work
+        assert {get_format(n).exp_bits > 0 for n in _formats_of(MIXED)} == {True, False}
+        assert len(calls["mx_float_f32_inplace"]) > 20  # the kernels did the work
+        assert len(calls["int_codes_f32_inplace"]) > 20
         monkeypatch.undo()
     monkeypatch.setattr(blockkernel, "available", lambda: False)
     runs["numpy"] = _run(task_name, 2)
