@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--objective", default="time", choices=("time", "energy", "dram"),
                    help="cost to minimise beside accuracy (default %(default)s)")
-    p.add_argument("--families", default="bfp", help="format families to search: bfp, mx, fp (comma list)")
+    p.add_argument("--families", default="bfp",
+                   help="format families to search: bfp, mx, fp, mxbf16 (mx plus a bf16 top rung; comma list)")
     p.add_argument("--max-stages", type=positive_int, default=3,
                    help="most stages a policy may have (default %(default)s)")
     p.add_argument("--around", default=None, metavar="POLICY",

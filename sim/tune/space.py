@@ -23,6 +23,9 @@ LADDERS: dict[str, tuple[str, ...]] = {
     "bfp": ("bfp3", "bfp4", "bfp6", "bfp8", "bfp12", "bfp16"),
     "mx": ("mxfp4", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp8_e4m3", "mxint8"),
     "fp": ("fp4_e2m1", "fp6_e3m2", "fp6_e2m3", "fp8_e4m3", "bf16", "fp16"),
+    # MX with a 16-bit top rung, for points that need more than 8 bits late in a run (the tuned dsq preset's
+    # backward operands and gradients): a family of its own so `mx` searches sample what they always did
+    "mxbf16": ("mxfp4", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp8_e4m3", "mxint8", "bf16"),
 }
 TRIGGERS = ("schedule", "loss")
 MAX_CLIMB = 2  # rungs a point may climb from one stage to the next
