@@ -16,6 +16,10 @@ Families
   mxint8 elements are 8-bit sign-magnitude fixed point with 6 fraction bits (emax 0, max 127/64), identical to
   ``bfp8_b32``.
 
+Any format but fp32 has a stochastic-rounding variant named ``<format>_sr`` (``mxint8_sr``, ``bf16_sr``): the same
+format, bits and cost, whose ``rounding`` is "stochastic", so `quantize` rounds it stochastically unless told
+otherwise. A policy names it like any format (the reference loop draws its random bits from a seeded stream).
+
 Blocks (and, for fixed, the whole tensor) holding a NaN or +-inf become all NaN: the shared scale is undefined.
 An all-zero block stays zero. A length not divisible by the block size gets a shorter last block.
 Stochastic rounding rounds the value (in units of its step) up with probability equal to its fraction, drawn as a
@@ -30,6 +34,7 @@ rare cases the fast paths decline still use (tests/test_formats_kernel.py).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -41,6 +46,7 @@ from sim import _blockkernel
 __all__ = ["NumberFormat", "get_format", "list_formats", "quantize", "ROUNDINGS"]
 
 ROUNDINGS = ("nearest", "stochastic")
+SR_SUFFIX = "_sr"  # `<format>_sr`: the format with stochastic rounding
 SCALE_BITS = 8  # shared exponent width of bfp and mx (E8M0)
 _SCALE_EXP_MIN, _SCALE_EXP_MAX = -127, 127
 MX_BLOCK = 32
@@ -65,6 +71,7 @@ class NumberFormat:
     emax: int = 0
     max_value: float = 0.0
     scale_bits: int = 0
+    rounding: str = "nearest"  # how `quantize` rounds to this format by default ("stochastic": the `_sr` variants)
 
     @property
     def emin(self) -> int:
@@ -151,8 +158,23 @@ def _lookup(name: str) -> NumberFormat:
         return _fixed(int(m.group(1)))
     if m := _BFP_RE.fullmatch(key):
         return _bfp(int(m.group(1)), int(m.group(2) or BFP_DEFAULT_BLOCK))
+    if key.endswith(SR_SUFFIX) and len(key) > len(SR_SUFFIX):
+        try:
+            base = _lookup(key[: -len(SR_SUFFIX)])
+        except ValueError:
+            base = None
+        if base is not None and base.name != "fp32" and base.rounding == "nearest":
+            return _sr_variant(base)
+        if base is not None:
+            raise ValueError(f"no stochastic-rounding variant of {base.name} ({name!r})")
     valid = ", ".join(f.name for f in list_formats())
-    raise ValueError(f"unknown number format {name!r}; valid: {valid}, or any fixedN / bfpM / bfpM_bB")
+    raise ValueError(f"unknown number format {name!r}; valid: {valid}, or any fixedN / bfpM / bfpM_bB, each also "
+                     f"as <format>{SR_SUFFIX} (stochastic rounding)")
+
+
+@functools.cache  # one object per variant, whatever the spelling
+def _sr_variant(base: NumberFormat) -> NumberFormat:
+    return dataclasses.replace(base, name=base.name + SR_SUFFIX, rounding="stochastic")
 
 
 def list_formats() -> list[NumberFormat]:
@@ -499,16 +521,18 @@ def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.
     return codes * step
 
 
-def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str = "nearest",
+def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str | None = None,
              rng: np.random.Generator | int | None = None) -> np.ndarray:
     """Quantize-dequantize ``x`` to ``fmt``; returns a new float32 array of the same shape (block formats with
     nearest rounding: laid out in memory like ``x``, e.g. a transposed view gives a transposed result).
 
     ``axis`` is the axis along which blocks of bfp/mx formats run (ignored otherwise). ``rounding`` is
-    "nearest" (ties to even) or "stochastic" (``rng``: a numpy Generator or seed; None draws a fresh one).
+    "nearest" (ties to even) or "stochastic" (``rng``: a numpy Generator or seed; None draws a fresh one); None:
+    the format's own (`NumberFormat.rounding`: stochastic for the ``_sr`` variants, else nearest).
     float64 input is rounded directly (no double rounding through float32).
     """
     fmt = get_format(fmt)
+    rounding = fmt.rounding if rounding is None else rounding
     if (rounding == "nearest" and type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
             and -x.ndim <= axis < x.ndim and _kernel_takes(fmt)):  # the training loop's case, straight to the kernel
         out = _kernel_blocks(x, fmt, axis)

@@ -115,3 +115,11 @@ def test_stash_bytes_follow_q1():
     # Each stash is written once and read at least once; 4.5 bits per element.
     assert (stash["bytes"] * 8 == stash["elements"] * 4.5).all()
     assert set(stash[stash["direction"] == "write"]["tensor"]) == set(stash[stash["direction"] == "read"]["tensor"])
+
+
+def test_stochastic_rounding_variants_cost_as_their_base_format():
+    """`_sr` formats change the rounding, not the bits: the same MACs, bit-ops and bytes (no random-bit cost)."""
+    sr = PrecisionConfig(q0="bf16_sr", q1="bfp4_sr", q2="fixed16_sr", q3="fp32")
+    a, b = count(linear_trace(), MIXED), count(linear_trace(), sr)
+    assert (a.macs, a.arith_bitops) == (b.macs, b.arith_bitops) and a.arith_bitops > 0
+    assert a.dram_bytes == b.dram_bytes > 0

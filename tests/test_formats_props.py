@@ -126,3 +126,27 @@ def test_stochastic_rng_seed_reproducible() -> None:
     a = quantize(x, "bfp4", rounding="stochastic", rng=5)
     b = quantize(x, "bfp4", rounding="stochastic", rng=np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["mxint8", "bf16", "bfp4", "fixed8", "mxfp6_e2m3"])
+def test_sr_variant_is_the_format_with_stochastic_rounding(name: str) -> None:
+    """`<format>_sr`: same bits and cost fields, stochastic by default (the draws of the base format's stochastic
+    mode, bit for bit), nearest when asked; one object per variant."""
+    import dataclasses
+
+    base, sr = get_format(name), get_format(f"{name}_SR")
+    assert sr.name == f"{base.name}_sr" and sr.rounding == "stochastic" and base.rounding == "nearest"
+    assert dataclasses.replace(sr, name=base.name, rounding="nearest") == base
+    assert get_format(sr.name) is sr
+    x = np.random.default_rng(2).standard_normal((8, 64)).astype(np.float32)
+    np.testing.assert_array_equal(quantize(x, sr, rng=7), quantize(x, base, rounding="stochastic", rng=7))
+    np.testing.assert_array_equal(quantize(x, sr, rounding="nearest"), quantize(x, base))
+    assert not np.array_equal(quantize(x, sr, rng=7), quantize(x, base))
+
+
+@pytest.mark.parametrize(("name", "match"), [("fp32_sr", "no stochastic-rounding variant of fp32"),
+                                             ("mxint8_sr_sr", "no stochastic-rounding variant of mxint8_sr"),
+                                             ("nope_sr", "unknown number format"), ("_sr", "unknown number format")])
+def test_sr_variant_errors(name: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        get_format(name)

@@ -172,6 +172,8 @@ def test_to_dict_file_round_trip(tmp_path, name: str) -> None:
 def test_example_policy_file() -> None:
     p = get_policy("examples/policies/dsq_mx.toml")
     assert p.name == "dsq-mx" and len(p.stages) == 2 and p.stages[0].q1 == "mxfp4"
+    sr = get_policy("examples/policies/mxint8_sr.toml").config_at(0, 10)
+    assert (sr.q2, sr.q3, sr.q0) == ("mxint8_sr", "mxint8_sr", "mxint8")
 
 
 @pytest.mark.parametrize("text, match", [

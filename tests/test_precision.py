@@ -56,3 +56,14 @@ def test_frozen() -> None:
     c = PrecisionConfig.uniform("fp16")
     with pytest.raises(AttributeError):
         c.q0 = "bf16"  # type: ignore[misc]
+
+
+def test_stochastic_rounding_variants_are_configs_like_any_format() -> None:
+    """A policy names `mxint8_sr` as it names mxint8: canonical, labelled, the same precision for monotonicity."""
+    from sim.policy import check_monotone
+
+    c = PrecisionConfig("mxint8", "mxint8", "MXINT8_SR", "mxint8_sr")
+    assert c.q2 == c.q3 == "mxint8_sr" and c.label == "q0=mxint8/q1=mxint8/q2=mxint8_sr/q3=mxint8_sr/act=mxint8"
+    assert PrecisionConfig.from_dict(c.to_dict()) == c
+    assert c.format_at("q2", "activation_grad").bits_per_element == get_format("mxint8").bits_per_element
+    check_monotone([PrecisionConfig("mxint8_sr", "mxint8", "mxint8", "mxint8"), PrecisionConfig(*["mxint8"] * 4)])

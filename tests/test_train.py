@@ -203,3 +203,30 @@ def test_numwords_fp32_learns_the_task(tmp_path: Path) -> None:
     result = train("numwords", "fp32", steps=600, seed=0, out_dir=tmp_path, progress=False)
     assert result.final["bleu"] > 95 and result.final["exact_match"] > 0.9
     assert result.metrics["valid_loss"].iloc[-1] < result.metrics["valid_loss"].iloc[0]
+
+
+SR_POLICY = {"name": "sr", "kind": "fixed",
+             "config": {"q0": "mxint8", "q1": "mxint8", "q2": "mxint8_sr", "q3": "mxint8_sr"}}
+
+
+def test_stochastic_rounding_run_resumes_exactly_and_depends_on_its_stream(tmp_path: Path) -> None:
+    """A policy with `_sr` formats: its random bits come from the model's checkpointed rounding stream, so an
+    interrupted run resumes bit for bit and the same seed repeats it; the draws really change the numbers."""
+    from sim.policy import policy_from_dict
+
+    def run(out: Path, **kw) -> object:
+        return _run(out, policy=policy_from_dict(SR_POLICY), **kw)
+
+    straight = run(tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", on_step=_stop_at(6, KeyboardInterrupt))
+    resumed = run(tmp_path / "cut", resume=True)
+    a, b = _params(tmp_path / "straight"), _params(tmp_path / "cut")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert resumed.final == straight.final
+    again = run(tmp_path / "again")
+    assert again.final == straight.final
+    nearest = _run(tmp_path / "nearest", policy=policy_from_dict(
+        {**SR_POLICY, "config": {q: "mxint8" for q in ("q0", "q1", "q2", "q3")}}))
+    assert nearest.metrics["train_loss"].iloc[-1] != straight.metrics["train_loss"].iloc[-1]

@@ -63,6 +63,7 @@ class Transformer:
         self.params: Params = {}
         init = np.random.default_rng(seed)
         self.rng = np.random.default_rng([seed, 1])  # dropout stream, separate from initialisation
+        self.rounding_rng = np.random.default_rng([seed, 3])  # stochastic-rounding (`_sr` formats) stream
         d, dt = cfg.d_model, cfg.dtype
         out_std = d ** -0.5 / np.sqrt(2 * (cfg.n_encoder_layers + cfg.n_decoder_layers))
         self.pos = sinusoidal_positions(cfg.max_len, d, dt)
@@ -122,7 +123,7 @@ class Transformer:
 
     def loss_and_grads(self, batch: dict[str, np.ndarray], precision: Any = None) -> tuple[float, Params]:
         """Training loss (dropout, label smoothing) and the gradient of every parameter, quantized per `precision`."""
-        qz = Quantizer(precision, training=True)
+        qz = Quantizer(precision, training=True, rng=self.rounding_rng)
         logits, labels = self._forward(batch, qz)
         loss, dlogits = cross_entropy(logits, labels, self.config.pad_id, self.config.label_smoothing)
         grads: Params = {}
@@ -159,7 +160,12 @@ class Transformer:
         return out[:, 1:]
 
     def rng_state(self) -> dict[str, Any]:
-        return self.rng.bit_generator.state
+        """The dropout and stochastic-rounding streams' states (what a checkpoint or a shadow pass restores)."""
+        return {"dropout": self.rng.bit_generator.state, "rounding": self.rounding_rng.bit_generator.state}
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state
+        if "dropout" not in state:  # a checkpoint from before the rounding stream: the dropout state alone
+            self.rng.bit_generator.state = state
+            return
+        self.rng.bit_generator.state = state["dropout"]
+        self.rounding_rng.bit_generator.state = state["rounding"]

@@ -6,6 +6,8 @@ along the axis their backward GEMM reduces over, or along the last axis when onl
 gradients are written at q3 blocked along their last axis, as stored, and a backward GEMM re-quantizes the stored q3
 value to q2 along its own K. Every GEMM of the model runs through `Quantizer.gemm`, so a test can intercept all of
 them (`_matmul`). Formats without blocks (fixed: one scale per tensor; float: per element) do not depend on the axis.
+A stochastic-rounding format (`mxint8_sr`, ...) draws from the Quantizer's `rng`: the model's own rounding stream in
+training (checkpointed with the run), a fixed-seed one elsewhere.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ def _matmul(a: np.ndarray, b: np.ndarray, a_point: str, b_point: str) -> np.ndar
 class Quantizer:
     """Applies one precision configuration; every method is the identity for fp32 (or `precision=None`)."""
 
-    def __init__(self, precision: Any = None, training: bool = True) -> None:
+    def __init__(self, precision: Any = None, training: bool = True, rng: np.random.Generator | None = None) -> None:
         self.precision = precision
         self.training = training
+        self.rng = rng  # random bits of stochastic-rounding formats (`_sr`); None: a fixed-seed stream of our own
         self._fmt: dict[str, Any] = {}
         if precision is None:
             return
@@ -45,7 +48,9 @@ class Quantizer:
         fmt = self._fmt.get(key)
         if fmt is None:
             return x
-        return quantize(x, fmt, axis=axis).astype(x.dtype, copy=False)
+        if fmt.rounding == "stochastic" and self.rng is None:
+            self.rng = np.random.default_rng(0)  # reproducible even where the caller keeps no stream
+        return quantize(x, fmt, axis=axis, rng=self.rng).astype(x.dtype, copy=False)
 
     def apply_parts(self, key: str, x: np.ndarray, part_axis: int, axes: Sequence[int]) -> np.ndarray:
         """x holds len(axes) parts along `part_axis` (Q, K, V of one fused projection); part i is blocked along
