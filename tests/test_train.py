@@ -230,3 +230,19 @@ def test_stochastic_rounding_run_resumes_exactly_and_depends_on_its_stream(tmp_p
     nearest = _run(tmp_path / "nearest", policy=policy_from_dict(
         {**SR_POLICY, "config": {q: "mxint8" for q in ("q0", "q1", "q2", "q3")}}))
     assert nearest.metrics["train_loss"].iloc[-1] != straight.metrics["train_loss"].iloc[-1]
+
+
+def test_model_rng_state_holds_both_streams_and_reads_an_older_checkpoint() -> None:
+    from sim.training.model import Transformer
+
+    model = Transformer(TINY, seed=1)
+    state = model.rng_state()
+    assert set(state) == {"dropout", "rounding"}
+    before = model.rounding_rng.random()
+    model.rng.random()
+    model.set_rng_state(state)
+    assert model.rounding_rng.random() == before
+    older = Transformer(TINY, seed=1)
+    older.rng.random()
+    older.set_rng_state(Transformer(TINY, seed=1).rng.bit_generator.state)  # a checkpoint with the dropout state only
+    assert older.rng.random() == Transformer(TINY, seed=1).rng.random()

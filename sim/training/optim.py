@@ -47,7 +47,7 @@ class Adam:
     def step(self, grads: dict[str, np.ndarray], precision: Any = None) -> float:
         """One update; returns the global gradient norm before clipping."""
         # stochastic rounding of master weights/moments (`_sr` formats) draws a fresh, reproducible stream per step
-        c, qz = self.config, Quantizer(precision, rng=np.random.default_rng([self.t, 4]))
+        c, qz = self.config, Quantizer(precision, rng=[self.t, 4])
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
         scale = min(1.0, c.clip_norm / (norm + 1e-12)) if c.clip_norm else 1.0
         lr = self.lr_at(self.t)

@@ -30,10 +30,13 @@ def _matmul(a: np.ndarray, b: np.ndarray, a_point: str, b_point: str) -> np.ndar
 class Quantizer:
     """Applies one precision configuration; every method is the identity for fp32 (or `precision=None`)."""
 
-    def __init__(self, precision: Any = None, training: bool = True, rng: np.random.Generator | None = None) -> None:
+    def __init__(self, precision: Any = None, training: bool = True,
+                 rng: np.random.Generator | Sequence[int] | int | None = None) -> None:
         self.precision = precision
         self.training = training
-        self.rng = rng  # random bits of stochastic-rounding formats (`_sr`); None: a fixed-seed stream of our own
+        # random bits of stochastic-rounding formats (`_sr`): a Generator, or a seed made into one on first use
+        # (None: seed 0), so a caller without such formats pays nothing
+        self.rng = rng
         self._fmt: dict[str, Any] = {}
         if precision is None:
             return
@@ -48,8 +51,8 @@ class Quantizer:
         fmt = self._fmt.get(key)
         if fmt is None:
             return x
-        if fmt.rounding == "stochastic" and self.rng is None:
-            self.rng = np.random.default_rng(0)  # reproducible even where the caller keeps no stream
+        if fmt.rounding == "stochastic" and not isinstance(self.rng, np.random.Generator):
+            self.rng = np.random.default_rng(0 if self.rng is None else self.rng)
         return quantize(x, fmt, axis=axis, rng=self.rng).astype(x.dtype, copy=False)
 
     def apply_parts(self, key: str, x: np.ndarray, part_axis: int, axes: Sequence[int]) -> np.ndarray:
