@@ -162,11 +162,11 @@ def _lookup(name: str) -> NumberFormat:
         try:
             base = _lookup(key[: -len(SR_SUFFIX)])
         except ValueError:
-            base = None
-        if base is not None and base.name != "fp32" and base.rounding == "nearest":
+            pass  # not a variant of a known format: the error below
+        else:
+            if base.name == "fp32" or base.rounding != "nearest":
+                raise ValueError(f"no stochastic-rounding variant of {base.name} ({name!r})")
             return _sr_variant(base)
-        if base is not None:
-            raise ValueError(f"no stochastic-rounding variant of {base.name} ({name!r})")
     valid = ", ".join(f.name for f in list_formats())
     raise ValueError(f"unknown number format {name!r}; valid: {valid}, or any fixedN / bfpM / bfpM_bB, each also "
                      f"as <format>{SR_SUFFIX} (stochastic rounding)")

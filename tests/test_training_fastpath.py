@@ -51,7 +51,8 @@ def _run(task_name: str, steps: int) -> tuple[list[float], dict[str, np.ndarray]
 
 
 @pytest.mark.parametrize("task_name", ["numwords", "shakespeare"])
-def test_dsq_steps_are_bit_identical_on_every_quantizer_path(task_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quantized_steps_are_bit_identical_on_every_quantizer_path(task_name: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     runs = {}
     if blockkernel.available():
         calls = {"int_codes_f32_inplace": [], "mx_float_f32_inplace": []}

@@ -215,12 +215,12 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
             timeline.record(step, config, policy_obj.change_reason(step, steps))
             probing = bool(probe_every) and step % probe_every == 0
             batch = task_obj.sample_batch(data_rng)
-            dropout_state = model.rng_state() if probing else None  # a shadow pass replays these masks
+            rng_state = model.rng_state() if probing else None  # a shadow pass replays these masks and roundings
             with record_quantization(probing) as qstats:
                 loss, grads = model.loss_and_grads(batch, config)
             if probing:
                 shadow = policy_obj.shadow_config()
-                policy_obj.observe_quantization(step, _probe_stats(model, batch, grads, qstats, dropout_state, shadow))
+                policy_obj.observe_quantization(step, _probe_stats(model, batch, grads, qstats, rng_state, shadow))
                 if shadow is not None:
                     timeline.record_extra("shadow gradient", shadow)
             lr = opt.lr_at(opt.t)
@@ -276,15 +276,16 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
 
 
 def _probe_stats(model: Transformer, batch: dict[str, np.ndarray], grads: dict[str, np.ndarray], qstats: Any,
-                 dropout_state: dict[str, Any], shadow: Any) -> dict[str, dict[str, float]]:
+                 rng_state: dict[str, Any], shadow: Any) -> dict[str, dict[str, float]]:
     """The probe's per-point errors, plus the gradient error against a `shadow` precision on the same batch (same
-    dropout masks) when the policy asks for one. The shadow pass leaves the run's numerics and RNG untouched."""
+    dropout masks and rounding stream) when the policy asks for one. The shadow pass leaves the run's numerics and
+    RNG untouched."""
     from .probe import gradient_error
 
     stats = qstats.summary()
     if shadow is not None:
         after = model.rng_state()
-        model.set_rng_state(dropout_state)
+        model.set_rng_state(rng_state)
         _, reference = model.loss_and_grads(batch, shadow)
         model.set_rng_state(after)
         stats["grad"] = gradient_error(grads, reference)
