@@ -22,14 +22,17 @@ otherwise. A policy names it like any format (the reference loop draws its rando
 
 Blocks (and, for fixed, the whole tensor) holding a NaN or +-inf become all NaN: the shared scale is undefined.
 An all-zero block stays zero. A length not divisible by the block size gets a shorter last block.
-Stochastic rounding rounds the value (in units of its step) up with probability equal to its fraction, drawn as a
-float64 uniform (bf16: random low bits of the pattern): unbiased except where it saturates.
+Stochastic rounding rounds the value (in units of its step) up with probability equal to its fraction (to within
+2**-53; bf16: random low bits added to the pattern): unbiased except where it saturates. The random bits are a
+counter-based stream (splitmix64, sim/_srkernel.py): one 64-bit key drawn from the Generator per call, and each
+element's bits a hash of the key and the element's offset in x's memory order.
 
 Speed (the reference training loop quantizes ~15 M elements per step): nearest rounding of block formats works on
 strided views of the tensor in its own memory order (no moveaxis or padding copies), bfp and mx of float32 through
 compiled kernels when numba is installed (sim/_blockkernel.py) or a magic-number rounding in numpy otherwise; all
 of them bit-identical to the general path (moveaxis, pad, `_quantize_blocks`), which stochastic rounding and the
-rare cases the fast paths decline still use (tests/test_formats_kernel.py).
+rare cases the fast paths decline still use (tests/test_formats_kernel.py). Stochastic rounding of bfp and mx has
+a compiled kernel too (sim/_srkernel.py).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim import _blockkernel
+from sim import _blockkernel, _srkernel
 
 __all__ = ["NumberFormat", "get_format", "list_formats", "quantize", "ROUNDINGS"]
 
@@ -206,18 +209,19 @@ def _pow2(e: np.ndarray, dtype: type) -> np.ndarray:
     return np.ldexp(np.ones((), dtype=dtype), e.astype(np.int32))
 
 
-def _round(v: np.ndarray, rounding: str, rng: np.random.Generator | None) -> np.ndarray:
+def _round(v: np.ndarray, rounding: str, bits: np.ndarray | None) -> np.ndarray:
     """Round ``v`` (a temporary, values in units of their step; overwritten) to integers and return them.
-    Stochastic: up with probability equal to the fraction, compared against a float64 uniform (bias < 2**-50)."""
+    Stochastic: up when the uniform made of ``bits`` (uint64 per element, `_srkernel.random_bits`) is below the
+    fraction."""
     if rounding == "nearest":
         return np.rint(v, out=v)  # ties to even
     down = np.floor(v)
     v -= down  # the fraction, exact
-    down += rng.random(v.shape) < v
+    down += _srkernel.uniforms(bits) < v  # adds 0.0 or 1.0, as the kernel does (-0.0 becomes +0.0)
     return down
 
 
-def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng, original: np.ndarray | None = None,
+def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rbits, original: np.ndarray | None = None,
                  ) -> np.ndarray:
     """Round ``v`` (a contiguous temporary, overwritten) to the float element type ``fmt`` with gradual underflow,
     saturating finite values to +-max; ``original``'s inf and NaN are copied through.
@@ -238,7 +242,7 @@ def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng, original:
             carry &= uint(1)
             carry += uint((1 << (drop - 1)) - 1)
         else:
-            carry = rng.integers(0, 1 << drop, size=v.shape, dtype=uint)  # exact: up with P = dropped fraction
+            carry = (rbits >> np.uint64(64 - drop)).astype(uint)  # exact: up with P = dropped fraction
         bits += carry
         bits &= ~uint((1 << drop) - 1)
         q = v
@@ -256,7 +260,7 @@ def _round_float(v: np.ndarray, fmt: NumberFormat, rounding: str, rng, original:
             exp_field -= uint(fmt.man_bits << frac_bits)  # 2**(E - man_bits), a normal number here
             step = exp_field.view(dtype)
             v /= step
-            q = _round(v, rounding, rng)
+            q = _round(v, rounding, rbits)
             q *= step
     np.clip(q, -fmt.max_value, fmt.max_value, out=q)
     if original is not None:
@@ -293,8 +297,9 @@ def _abs_and_block_amax(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, amax
 
 
-def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
-    """Quantize (..., nblocks, block) with one shared exponent per block (bfp and mx)."""
+def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, bits) -> np.ndarray:
+    """Quantize (..., nblocks, block) with one shared exponent per block (bfp and mx); ``bits``: stochastic
+    rounding's random bits, blocked as xb."""
     dtype = xb.dtype.type
     q, amax = _abs_and_block_amax(xb)  # q: a scratch buffer from here on, holding the result at the end
     bad = ~np.isfinite(amax)
@@ -303,14 +308,14 @@ def _quantize_blocks(xb: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> n
     if fmt.exp_bits == 0:  # bfp and mxint8: sign-magnitude integer codes, step 2**(E - (man_bits - 1))
         step = _pow2(scale_e - (fmt.man_bits - 1), dtype)
         np.divide(xb, step, out=q)
-        q = _round(q, rounding, rng)
+        q = _round(q, rounding, bits)
         code_max = 2.0**fmt.man_bits - 1
         np.clip(q, -code_max, code_max, out=q)
         q *= step
     else:  # mx float: scale by 2**X (E8M0) and round each element in the element type
         scale = _pow2(scale_e, dtype)
         np.divide(xb, scale, out=q)
-        q = _round_float(q, fmt, rounding, rng)
+        q = _round_float(q, fmt, rounding, bits)
         q *= scale
     if bad.any():  # zero blocks need no care: their elements round to zero
         q[np.broadcast_to(bad, q.shape)] = np.nan
@@ -454,10 +459,11 @@ def _kernel_takes(fmt: NumberFormat) -> bool:
     return _blockkernel.available()
 
 
-def _kernel_blocks(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool = False) -> np.ndarray | None:
-    """`fmt` (one `_kernel_takes`) of float32 x (ndim >= 1, nonempty, nearest) by the compiled kernels, in x's
-    memory order: into a copy of x, or into x itself when `inplace` (x dense; the caller owns it); None if x's
-    layout does not allow it."""
+def _kernel_blocks(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool = False,
+                   key: np.uint64 | None = None) -> np.ndarray | None:
+    """`fmt` (one `_kernel_takes`) of float32 x (ndim >= 1, nonempty) by the compiled kernels, in x's memory order:
+    into a copy of x, or into x itself when `inplace` (x dense; the caller owns it); None if x's layout does not
+    allow it. Nearest rounding, or stochastic with the random stream `key`."""
     perm, shape3, _, _ = _block_plan(x.shape, x.strides, axis % x.ndim, fmt.block_size)
     if not x.transpose(perm).flags.c_contiguous:  # a strided view: a dense copy, then quantize the copy in place
         x = np.array(x, order="K")
@@ -466,7 +472,9 @@ def _kernel_blocks(x: np.ndarray, fmt: NumberFormat, axis: int, inplace: bool = 
             return None
     elif not inplace:
         x = x.copy(order="K")  # dense in the same axis order as x: the same plan
-    if fmt.exp_bits:
+    if key is not None:
+        _srkernel.sr_blocks_f32_inplace(x.transpose(perm), shape3, fmt.block_size, key, fmt)
+    elif fmt.exp_bits:
         _blockkernel.mx_float_f32_inplace(x.transpose(perm), shape3, fmt.block_size, fmt.exp_bits, fmt.man_bits,
                                           fmt.emax, fmt.max_value)
     else:
@@ -500,7 +508,7 @@ def _quantize_blocks_nearest(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.
     return out
 
 
-def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.ndarray:
+def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, bits) -> np.ndarray:
     """Signed fixed point with one power-of-two scale for the whole tensor, chosen so the max fits."""
     amax = float(np.max(np.abs(x)))
     if not np.isfinite(amax):
@@ -516,7 +524,7 @@ def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, rng) -> np.
     if k < -126 + fmt.mult_bits:  # steps near float32's subnormal range: exact arithmetic in float64
         x = x.astype(np.float64)
     step = x.dtype.type(2.0**k)
-    codes = _round(x / step, rounding, rng)
+    codes = _round(x / step, rounding, bits)
     np.clip(codes, -qmax, qmax, out=codes)
     return codes * step
 
@@ -533,18 +541,23 @@ def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str | None = 
     """
     fmt = get_format(fmt)
     rounding = fmt.rounding if rounding is None else rounding
-    if (rounding == "nearest" and type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    key = None
+    if rounding == "stochastic":
+        if not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
+        key = rng.integers(2**64, dtype=np.uint64)  # the call's random stream (sim/_srkernel.py)
+    if (type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
             and -x.ndim <= axis < x.ndim and _kernel_takes(fmt)):  # the training loop's case, straight to the kernel
-        out = _kernel_blocks(x, fmt, axis)
+        out = _kernel_blocks(x, fmt, axis, key=key)
         if out is not None:
             return out
     with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN blocks are handled explicitly
-        return _quantize(x, fmt, axis, rounding, rng)
+        return _quantize(x, fmt, axis, rounding, key)
 
 
-def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, rng) -> np.ndarray:
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, key: np.uint64 | None) -> np.ndarray:
     x = np.asarray(x)
     shape = x.shape
     x = np.atleast_1d(x)  # 0-d arithmetic would give numpy scalars, which cannot be rounded in place
@@ -552,20 +565,20 @@ def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, rng) -> np.ndarray
         x = x.astype(np.float32, copy=False)
     if x.size == 0:
         return np.zeros(shape, dtype=np.float32)
-    if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)
+    bits = _srkernel.random_bits(key, x) if rounding == "stochastic" else None
     if fmt.family == "float":
         if fmt.name == "fp32" and x.dtype == np.float32:
             return x.reshape(shape).copy()
-        out = _round_float(np.array(x, order="C"), fmt, rounding, rng, original=x)
+        out = _round_float(np.array(x, order="C"), fmt, rounding, bits, original=x)
     elif fmt.family == "fixed":
-        out = _quantize_fixed(x, fmt, rounding, rng)
+        out = _quantize_fixed(x, fmt, rounding, bits)
     else:
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(f"axis {axis} out of range for an array of {x.ndim} dimensions")
         out = _quantize_blocks_nearest(x, fmt, axis) if rounding == "nearest" else None
         if out is None:
             xb, lead, length = _blocked(x, axis, fmt.block_size)
-            out = _unblocked(_quantize_blocks(xb, fmt, rounding, rng), lead, length, axis)
+            bb = None if bits is None else _blocked(bits, axis, fmt.block_size)[0]
+            out = _unblocked(_quantize_blocks(xb, fmt, rounding, bb), lead, length, axis)
         return np.asarray(out, dtype=np.float32).reshape(shape)
     return np.asarray(out, dtype=np.float32, order="C").reshape(shape)
