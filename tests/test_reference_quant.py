@@ -135,3 +135,20 @@ def test_master_weights_stay_fp32_and_follow_a_master_format_when_asked() -> Non
     opt.step(grads, PrecisionConfig("fp32", "fp32", "fp32", "fp32", master="bf16"))
     for k, p in model.params.items():
         np.testing.assert_array_equal(quantize(p, "bf16"), p, err_msg=k)
+
+
+def test_stochastically_rounded_master_weights_draw_per_run_seed() -> None:
+    """A `_sr` master format rounds with bits from the run's seed and the step: the same seed repeats the update
+    bit for bit, another seed rounds differently (the stream used to depend on the step alone)."""
+    def updated(seed: int) -> dict[str, np.ndarray]:
+        model, batch = _model_and_batch()
+        _, grads = model.loss_and_grads(batch)
+        opt = Adam(model.params, AdamConfig(lr=1e-2, warmup_steps=1), total_steps=10, seed=seed)
+        opt.step(grads, PrecisionConfig("fp32", "fp32", "fp32", "fp32", master="bf16_sr"))
+        return model.params
+
+    a, again, other = updated(0), updated(0), updated(1)
+    for k in a:
+        np.testing.assert_array_equal(a[k], again[k], err_msg=k)
+        np.testing.assert_array_equal(quantize(a[k], "bf16"), a[k], err_msg=k)  # on the bf16 grid
+    assert any(not np.array_equal(a[k], other[k]) for k in a)

@@ -28,10 +28,11 @@ class AdamConfig:
 
 class Adam:
     """Updates `params` in place. Moments are kept at the `optimizer` format and weights at the `master` format of
-    the precision config passed to `step` (fp32 by default, i.e. unquantized)."""
+    the precision config passed to `step` (fp32 by default, i.e. unquantized). `seed`: the run's seed, which with
+    the step seeds the random bits of stochastically rounded (`_sr`) master/moment formats."""
 
-    def __init__(self, params: dict[str, np.ndarray], config: AdamConfig, total_steps: int) -> None:
-        self.params, self.config, self.total_steps = params, config, total_steps
+    def __init__(self, params: dict[str, np.ndarray], config: AdamConfig, total_steps: int, seed: int = 0) -> None:
+        self.params, self.config, self.total_steps, self.seed = params, config, total_steps, seed
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
         self.t = 0
@@ -47,7 +48,8 @@ class Adam:
     def step(self, grads: dict[str, np.ndarray], precision: Any = None) -> float:
         """One update; returns the global gradient norm before clipping."""
         # stochastic rounding of master weights/moments (`_sr` formats) draws a fresh, reproducible stream per step
-        c, qz = self.config, Quantizer(precision, rng=[self.t, 4])
+        # and run (the run's seed in it: two seeds must not share their rounding)
+        c, qz = self.config, Quantizer(precision, rng=[self.seed, self.t, 4])
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
         scale = min(1.0, c.clip_norm / (norm + 1e-12)) if c.clip_norm else 1.0
         lr = self.lr_at(self.t)

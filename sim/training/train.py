@@ -153,7 +153,7 @@ def train(task: str | Task, policy: Any, steps: int | None = None, seed: int = 0
 
     explosion_loss = EXPLOSION_FACTOR * math.log(cfg.vocab_size)
     model = Transformer(cfg, seed)
-    opt = Adam(model.params, adam, steps)
+    opt = Adam(model.params, adam, steps, seed=seed)
     data_rng = np.random.default_rng([seed, 2])
     timeline = Timeline(steps)
     rows: list[dict[str, Any]] = []
