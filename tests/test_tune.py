@@ -187,7 +187,8 @@ def test_a_repeated_policy_is_not_trained_again(tmp_path, monkeypatch):
     import sim.tune.search as search
 
     fixed = {"kind": "fixed", "description": "same", "config": "bfp8"}
-    monkeypatch.setattr(search, "suggest_policy", lambda trial, families, stages, name: {"name": name, **fixed})
+    monkeypatch.setattr(search, "suggest_policy",
+                        lambda trial, families, stages, name, roundings: {"name": name, **fixed})
     counter = _Counting()
     result = run_tune(CFG, tmp_path / "d", train_fn=counter, model_config=TINY_MODEL)
     assert counter.calls == 1 and len(result.trials) == 3
@@ -256,3 +257,76 @@ def test_cli_around_a_policy_it_cannot_search_is_one_line_and_exit_2(tmp_path, c
                "--steps", "2", "--out", str(tmp_path / "c"), "--around", "dsq-loss"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "fixed or scheduled" in err[0] and not (tmp_path / "c").exists()
+
+
+def test_roundings_are_searched_per_point_and_one_rounding_samples_as_before():
+    """--roundings nearest,stochastic: each point picks its rounding for the run (stochastic: `_sr` formats on
+    every stage), policies stay monotone and load; a single rounding samples exactly the parameters it always did."""
+    from sim.formats import get_format
+
+    def sample(roundings, n=40):
+        study = optuna.create_study(directions=["maximize", "minimize"],
+                                    sampler=optuna.samplers.RandomSampler(seed=5))
+        out = []
+        for i in range(n):
+            trial = study.ask()
+            spec = suggest_policy(trial, ("mx", "bfp"), 3, f"t{i}", roundings)
+            out.append((trial.params, spec))
+            study.tell(trial, [0.0, 1.0])
+        return out
+
+    both = sample(("nearest", "stochastic"))
+    seen = set()
+    for params, spec in both:
+        policy = policy_from_dict(spec)
+        check_monotone([c for c, _ in policy.timeline(100)])
+        stages = spec["stages"] if "stages" in spec else [spec["config"]]
+        for q in ("q0", "q1", "q2", "q3"):
+            stochastic = params[f"{q}_rounding"] == "stochastic"
+            assert all((get_format(st[q]).rounding == "stochastic") == stochastic for st in stages)
+            seen.add(stochastic)
+        assert stages[0]["activation"] == stages[0]["q0"]
+    assert seen == {True, False}
+    nearest = sample(("nearest",))
+    assert all(not any(k.endswith("_rounding") for k in p) for p, _ in nearest)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=5))
+    old = []
+    for i in range(40):  # the call without the argument, as before the option existed
+        trial = study.ask()
+        old.append(suggest_policy(trial, ("mx", "bfp"), 3, f"t{i}"))
+        study.tell(trial, [0.0, 1.0])
+    assert [s for _, s in nearest] == old
+    with pytest.raises(ValueError, match="unknown rounding"):
+        TuneConfig(**{**CFG.__dict__, "roundings": ("nearest", "upwards")})
+
+
+def test_neighbourhood_of_a_stochastic_rounding_policy_keeps_its_rounding():
+    from sim.tune.space import near_base, suggest_near
+
+    base = {"name": "b", "kind": "dsq", "at": [0.5], "stages": [
+        {"q0": "mxint8", "q1": "mxfp6_e2m3", "q2": "mxint8_sr", "q3": "mxfp6_e2m3_sr", "activation": "mxint8"},
+        {"q0": "mxint8", "q1": "mxint8", "q2": "mxint8_sr", "q3": "mxint8_sr", "activation": "mxint8"}]}
+    assert near_base(base)[0] == "mx"
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=2))
+    for i in range(30):
+        trial = study.ask()
+        spec = suggest_near(trial, base, f"t{i}")
+        check_monotone([c for c, _ in policy_from_dict(spec).timeline(100)])
+        for stage in spec["stages"]:
+            assert [stage[q].endswith("_sr") for q in ("q0", "q1", "q2", "q3")] == [False, False, True, True]
+        study.tell(trial, [0.0, 1.0])
+
+
+def test_a_search_stored_before_an_option_existed_resumes(tmp_path):
+    """A search whose stored settings lack a newer option (here --roundings) resumes when the option is at its
+    default, and refuses when it is not."""
+    cfg = TuneConfig(**{**CFG.__dict__, "trials": 1})
+    run_tune(cfg, tmp_path / "r", model_config=TINY_MODEL)
+    study = optuna.load_study(study_name="dsqsim-tune", storage=f"sqlite:///{tmp_path}/r/study.db")
+    settings = dict(study.user_attrs["settings"])
+    del settings["roundings"]
+    study.set_user_attr("settings", settings)
+    run_tune(TuneConfig(**{**CFG.__dict__, "trials": 1}), tmp_path / "r", resume=True, model_config=TINY_MODEL)
+    with pytest.raises(ValueError, match="not resuming"):
+        run_tune(TuneConfig(**{**CFG.__dict__, "trials": 1, "roundings": ("stochastic",)}), tmp_path / "r",
+                 resume=True, model_config=TINY_MODEL)

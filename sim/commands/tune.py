@@ -28,12 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="cost to minimise beside accuracy (default %(default)s)")
     p.add_argument("--families", default="bfp",
                    help="format families to search: bfp, mx, fp, mxbf16 (mx plus a bf16 top rung; comma list)")
+    p.add_argument("--roundings", default="nearest",
+                   help="roundings a DSQ point may use: nearest, stochastic (the _sr formats); both: each point picks "
+                        "one for the run (default %(default)s)")
     p.add_argument("--max-stages", type=positive_int, default=3,
                    help="most stages a policy may have (default %(default)s)")
     p.add_argument("--around", default=None, metavar="POLICY",
                    help="search the neighbourhood of this fixed or scheduled policy (preset or file) instead: its "
                         "stages, each point -2..+1 rungs of its format family, switches shifted by up to 0.2; the "
-                        "policy itself is the first trial (--families and --max-stages do not apply)")
+                        "policy itself is the first trial (--families, --roundings and --max-stages do not apply; each "
+                        "point keeps the policy's rounding)")
     p.add_argument("--fidelity", default="tile", help="engine fidelity of the costing (default %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="steps between evaluations (default steps/4)")
     p.add_argument("--resume", action="store_true", help="continue the search stored in DIR")
@@ -52,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     around = get_policy(args.around).to_dict() if args.around else None
     cfg = TuneConfig(task=args.task, workload=args.workload, hw=args.hw, trials=args.trials, steps=args.steps,
                      seed=args.seed, objective=args.objective, families=tuple(split_list(args.families)),
+                     roundings=tuple(split_list(args.roundings)),
                      max_stages=args.max_stages, fidelity=args.fidelity, eval_every=args.eval_every,
                      around=around)
     quiet = args.no_progress or args.json

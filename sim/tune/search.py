@@ -22,7 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from sim.tune.space import LADDERS, check_families, near_base, near_zero_params, suggest_near, suggest_policy, to_toml
+from sim.tune.space import (
+    LADDERS,
+    check_families,
+    check_roundings,
+    near_base,
+    near_zero_params,
+    suggest_near,
+    suggest_policy,
+    to_toml,
+)
 
 OBJECTIVES = {"time": ("time_s", "simulated training time [s]"), "dram": ("dram_bytes", "DRAM traffic [bytes]"),
               "energy": ("energy_j", "energy [J]")}
@@ -39,6 +48,7 @@ class TuneConfig:
     seed: int = 0
     objective: str = "time"
     families: tuple[str, ...] = ("bfp",)
+    roundings: tuple[str, ...] = ("nearest",)  # several: each point picks one (stochastic: the `_sr` formats)
     max_stages: int = 3
     fidelity: str = "tile"
     eval_every: int | None = None      # None: steps // 4 (three chances to prune)
@@ -52,6 +62,7 @@ class TuneConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
         object.__setattr__(self, "families", check_families(tuple(self.families)))
+        object.__setattr__(self, "roundings", check_roundings(tuple(self.roundings)))
         if self.eval_every is not None and int(self.eval_every) < 1:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if not self.prune_margin >= 0:
@@ -165,7 +176,7 @@ def _run_trial(study, ev: _Evaluator, optuna, seed_offset: int) -> None:
         spec = suggest_near(trial, cfg.around, name)
         trial.set_user_attr("family", near_base(cfg.around)[0])
     else:
-        spec = suggest_policy(trial, cfg.families, cfg.max_stages, name)
+        spec = suggest_policy(trial, cfg.families, cfg.max_stages, name, cfg.roundings)
     policy = policy_from_dict(spec, name)  # check_monotone runs here
     twin = _same_policy(study, optuna, spec)
     if twin is not None:  # the sampler proposed a policy already trained: reuse its result, train nothing
@@ -276,6 +287,11 @@ def _worker(cfg: TuneConfig, out: str, storage: str, train_fn: Callable | None, 
         _run_trial(study, ev, optuna, offset)
 
 
+def _settings(cfg: TuneConfig) -> dict[str, Any]:
+    """What a search was run with (all but the trial count, which a resume may raise), JSON-ready."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items() if k != "trials"}
+
+
 def run_tune(cfg: TuneConfig, out_dir: str | Path, *, resume: bool = False, workers: int = 1,
              storage: str | None = None, train_fn: Callable | None = None, log: Callable[[str], None] | None = None,
              **train_kwargs: Any) -> TuneResult:
@@ -290,10 +306,10 @@ def run_tune(cfg: TuneConfig, out_dir: str | Path, *, resume: bool = False, work
     out.mkdir(parents=True, exist_ok=True)
     _Evaluator(cfg, out, train_fn, train_kwargs)  # bad names and `--objective energy` fail before any trial
     study = _open_study(cfg, storage, optuna, create=True)
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items() if k != "trials"}
-    if study.user_attrs.get("settings") not in (None, settings):
-        raise ValueError(f"the search in {out} was run with {study.user_attrs['settings']}; not resuming it with "
-                         f"{settings}")
+    settings = _settings(cfg)
+    stored = study.user_attrs.get("settings")
+    if stored is not None and {**_settings(TuneConfig()), **stored} != settings:  # newer options: their defaults
+        raise ValueError(f"the search in {out} was run with {stored}; not resuming it with {settings}")
     study.set_user_attr("settings", settings)
     if cfg.around is not None and not study.get_trials(deepcopy=False):
         study.enqueue_trial(near_zero_params(cfg.around))  # the base policy first: the front's reference point

@@ -3,19 +3,23 @@
 A trial picks a format family (a ladder of formats in increasing precision, ordered as `check_monotone` orders
 them), a number of stages, for each DSQ point a starting rung and per later stage a climb of 0-2 rungs (so no point
 ever loses precision), and how stages switch: a schedule (stage start fractions from normalised gaps) or a
-validation-loss plateau (patience, min_delta). Activations follow q0. The result is a policy-file dict
+validation-loss plateau (patience, min_delta). With several roundings (`--roundings nearest,stochastic`) each
+point also picks one for the whole run (stochastic: the `_sr` variant of each of its formats). Activations follow
+q0. The result is a policy-file dict
 (`sim.policy.policy_from_dict`), so every trial's policy is usable anywhere as `--policy FILE`.
 
 `suggest_near` searches instead the neighbourhood of a given schedule or fixed policy (`dsqsim tune --around FILE`):
 the same stages, each point moved by -2..+1 rungs of the policy's family ladder (two rungs, because neighbouring
 rungs often have the same bit width: mxfp6_e3m2 and mxfp6_e2m3), precision kept monotone over the stages, each
-switch fraction shifted by up to ±0.2. Its all-zero move is the base policy itself, enqueued as the first trial.
+switch fraction shifted by up to ±0.2; each point keeps the base's rounding (an `_sr` format moves along the
+ladder as `_sr`). Its all-zero move is the base policy itself, enqueued as the first trial.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sim.formats import ROUNDINGS, SR_SUFFIX
 from sim.precision import DSQ_POINTS
 
 # Increasing precision (mult_bits, then bits per element); tests check each ladder is strictly monotone.
@@ -38,18 +42,30 @@ def check_families(families: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(families))
 
 
-def suggest_policy(trial: Any, families: tuple[str, ...], max_stages: int, name: str) -> dict[str, Any]:
-    """Sample one policy (as a policy-file dict) through an Optuna trial's suggest_* calls."""
+def check_roundings(roundings: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    bad = [r for r in roundings if r not in ROUNDINGS]
+    if bad or not roundings:
+        raise ValueError(f"unknown rounding {', '.join(bad) or '(none)'}; choose from {', '.join(ROUNDINGS)}")
+    return tuple(dict.fromkeys(roundings))
+
+
+def suggest_policy(trial: Any, families: tuple[str, ...], max_stages: int, name: str,
+                   roundings: tuple[str, ...] = ("nearest",)) -> dict[str, Any]:
+    """Sample one policy (as a policy-file dict) through an Optuna trial's suggest_* calls. One rounding: every
+    format rounds so (the parameters sampled are those of a search without the option)."""
     family = trial.suggest_categorical("family", list(families)) if len(families) > 1 else families[0]
     ladder = LADDERS[family]
     n_stages = trial.suggest_int("stages", 1, max_stages) if max_stages > 1 else 1
     rung = {q: trial.suggest_int(f"{family}_{q}_start", 0, len(ladder) - 1) for q in DSQ_POINTS}
+    rounding = {q: trial.suggest_categorical(f"{q}_rounding", list(roundings)) if len(roundings) > 1
+                else roundings[0] for q in DSQ_POINTS}
+    suffix = {q: SR_SUFFIX if rounding[q] == "stochastic" else "" for q in DSQ_POINTS}
     stages = []
     for s in range(n_stages):
         if s:
             for q in DSQ_POINTS:
                 rung[q] = min(len(ladder) - 1, rung[q] + trial.suggest_int(f"{q}_climb{s}", 0, MAX_CLIMB))
-        stage = {q: ladder[rung[q]] for q in DSQ_POINTS}
+        stage = {q: ladder[rung[q]] + suffix[q] for q in DSQ_POINTS}
         stage["activation"] = stage["q0"]
         stages.append(stage)
     if n_stages == 1:
@@ -104,12 +120,19 @@ def near_base(policy: dict[str, Any]) -> tuple[str, list[dict[str, int]], list[f
         raise ValueError(f"--around needs a fixed or scheduled (kind dsq) policy, got kind {kind!r}")
     keys = (*DSQ_POINTS, "activation")
     for family, ladder in LADDERS.items():
-        if all(isinstance(st, dict) and st.get(k, st.get("q0")) in ladder for st in stages for k in keys):
-            return family, [{k: ladder.index(st.get(k, st["q0"])) for k in keys} for st in stages], at
+        if all(isinstance(st, dict) and _unrounded(st.get(k, st.get("q0"))) in ladder for st in stages for k in keys):
+            return family, [{k: ladder.index(_unrounded(st.get(k, st["q0"]))) for k in keys} for st in stages], at
     used = sorted({str(st.get(k)) for st in stages for k in keys if isinstance(st, dict) and st.get(k)})
     ladders = "; ".join(f"{f}: " + ", ".join(v) for f, v in LADDERS.items())
     raise ValueError(f"--around: the policy's formats ({', '.join(used)}) do not all lie on one family ladder "
                      f"({ladders})")
+
+
+def _unrounded(fmt: Any) -> Any:
+    """A format name without its stochastic-rounding suffix (`mxint8_sr` -> `mxint8`)."""
+    if isinstance(fmt, str) and fmt.lower().endswith(SR_SUFFIX):
+        return fmt[: -len(SR_SUFFIX)]
+    return fmt
 
 
 def near_zero_params(policy: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +148,9 @@ def suggest_near(trial: Any, policy: dict[str, Any], name: str) -> dict[str, Any
     ladder, top = LADDERS[family], len(LADDERS[family]) - 1
     given = [policy["config"]] if policy["kind"] == "fixed" else policy["stages"]
     keep = [{k: st[k] for k in ("master", "optimizer") if k in st} for st in given]  # not searched
+    keys = (*DSQ_POINTS, "activation")
+    suffix = [{k: SR_SUFFIX if _unrounded(st.get(k, st["q0"])) != st.get(k, st["q0"]) else "" for k in keys}
+              for st in given]  # each point keeps the base's rounding, stage by stage
     stages, prev = [], None
     for s, rungs in enumerate(base):
         moved = {q: rungs[q] + trial.suggest_int(f"{q}_move{s}", -NEAR_LOWER, NEAR_RAISE) for q in DSQ_POINTS}
@@ -132,7 +158,7 @@ def suggest_near(trial: Any, policy: dict[str, Any], name: str) -> dict[str, Any
         moved = {k: min(top, max(0, r)) for k, r in moved.items()}
         if prev is not None:  # never below the previous stage: precision stays monotone
             moved = {k: max(r, prev[k]) for k, r in moved.items()}
-        stages.append({k: ladder[r] for k, r in moved.items()} | keep[s])
+        stages.append({k: ladder[r] + suffix[s][k] for k, r in moved.items()} | keep[s])
         prev = moved
     shifted = [min(0.95, max(0.05, a + trial.suggest_float(f"shift{i}", -NEAR_SHIFT, NEAR_SHIFT)))
                for i, a in enumerate(at)]
