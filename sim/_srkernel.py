@@ -11,8 +11,10 @@ seeding use; its output passes BigCrush.
 `sr_blocks_f32_inplace` quantizes float32 to bfp / mxint8 (integer codes) or MX float elements with the same
 float32 operations, in the same order, as `sim.formats._quantize_blocks` with stochastic rounding (x / step, floor,
 +1 if the uniform is below the fraction, clip, times the step; MX floats: x / 2**X, then that in the element's
-step, clip to +-max, times 2**X), bit for bit (tests/test_formats_kernel.py). It is a plain loop (the hash does not
-vectorise); 20-30x faster than numpy's general path, which moves the axis, pads and draws in separate passes.
+step, clip to +-max, times 2**X), bit for bit (tests/test_formats_srkernel.py); divisions by a power of two that
+varies per element are multiplications by its exact reciprocal (the same result), as a per-element division stops
+LLVM vectorising. About 2.2-2.5 ms per 4M elements on every layout (this machine, AVX-512), against 34-63 ms on
+numpy's general path, which moves the axis, pads and draws in separate passes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _mix(z):  # noqa: ANN001, ANN202 (numba-compiled too) splitmix64's output fu
     return z ^ (z >> np.uint64(31))
 
 
-_mix_arrays = _mix  # numpy's; `_kernel` replaces the module's `_mix` by a compiled scalar function
+_mix_arrays = _mix  # numpy's; `_kernels` replaces the module's `_mix` by a compiled scalar function
 
 
 def random_bits(key: np.uint64, x: np.ndarray) -> np.ndarray:
