@@ -174,6 +174,9 @@ def test_example_policy_file() -> None:
     assert p.name == "dsq-mx" and len(p.stages) == 2 and p.stages[0].q1 == "mxfp4"
     sr = get_policy("examples/policies/mxint8_sr.toml").config_at(0, 10)
     assert (sr.q2, sr.q3, sr.q0) == ("mxint8_sr", "mxint8_sr", "mxint8")
+    old = get_policy("examples/policies/dsq_bf16_backward.toml")  # the dsq preset before stochastic rounding
+    assert [c.points for c in old.stages] == [("mxint8",) * 4, ("mxint8", "mxint8", "bf16", "bf16")]
+    assert old.timeline(12000).changes[1][0] == 3000
 
 
 @pytest.mark.parametrize("text, match", [
