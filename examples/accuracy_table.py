@@ -98,7 +98,8 @@ def parse_steps(text: str | None, tasks: list[str]) -> dict[str, int]:
     return steps
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]], compact: bool = False) -> str:
+    """The Markdown table; `compact` (the README's) keeps task, policy, the metric and the speedup."""
     lines = ["| task | policy | precision used (q0/q1/q2/q3/act) | seeds | valid loss | BLEU (test) / bpc (valid) "
              "| exact match (test) | speedup |", "|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -116,6 +117,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {task} | {policy} | {_precision(ok)} | {len(ok)} | "
                      f"{_mean_ci([r['final_valid_loss'] for r in ok], 4)} | {metric} | {em} | "
                      f"{_mean_ci([r['speedup'] for r in ok], 2)} |")
+    if compact:  # columns 1, 2, 6 and 8 of each line (cells hold no "|")
+        lines = ["|" + "|".join(line.split("|")[i] for i in (1, 2, 6, 8)) + "|" for line in lines]
     return "\n".join(lines)
 
 
@@ -154,13 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"steps: {lengths}; seeds {args.seeds}\n")
     print(text)
     if args.write_readme:
-        from readme_figures import replace_block
+        from readme_figures import ROOT, replace_block
 
         note = (f"Steps per run: {lengths}; seeds {args.seeds}; mean ± 95 % confidence half-width over seeds; "
                 "flat = dsq's first stage for the whole run; evaluation in fp32 on the master weights; speedup = "
                 f"fp32's simulated training time over the run's recorded timeline (monitoring passes included) on "
                 f"{args.workload} / {args.hw}, tile fidelity.")
-        replace_block("accuracy", note + "\n\n" + text)
+        replace_block("accuracy", note + " The precision each run used and its loss and exact match: "
+                      "[docs/policies.md](docs/policies.md), \"The accuracy table in full\".\n\n"
+                      + table(rows, compact=True))
+        replace_block("accuracy", note + "\n\n" + text, ROOT / "docs" / "policies.md")
     return 0
 
 

@@ -25,11 +25,11 @@ DPI = 72  # small PNGs: the README shows them at page width
 
 
 def replace_block(name: str, body: str, readme: Path = ROOT / "README.md") -> None:
-    """Rewrite the text between `<!-- readme:NAME -->` and `<!-- /readme:NAME -->` in the README."""
+    """Rewrite the text between `<!-- readme:NAME -->` and `<!-- /readme:NAME -->` in the README (or `readme`)."""
     text = readme.read_text()
     pattern = re.compile(rf"(<!-- readme:{name} -->\n).*?(\n<!-- /readme:{name} -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README has no block readme:{name}")
+        raise SystemExit(f"{readme.name} has no block readme:{name}")
     readme.write_text(pattern.sub(lambda m: m.group(1) + body.strip() + m.group(2), text))
 
 

@@ -47,3 +47,14 @@ def test_default_lengths_are_the_tasks_full_lengths() -> None:
 
     steps = accuracy_table.parse_steps(None, ["numwords-hard", "shakespeare"])
     assert steps == {t: get_task(t).default_steps for t in ("numwords-hard", "shakespeare")}
+
+
+def test_the_readme_table_is_the_full_table_without_its_detail_columns() -> None:
+    rows = [{"task": "t", "policy": p, "configs": ["a"], "switches": [], "final_valid_loss": 0.5 + i, "bleu": 90.0 + i,
+             "exact_match": 0.9, "speedup": 1.0 + i} for i, p in enumerate(("fp32", "dsq")) for _ in range(2)]
+    full, compact = accuracy_table.table(rows), accuracy_table.table(rows, compact=True)
+    assert compact.splitlines()[0] == "| task | policy | BLEU (test) / bpc (valid) | speedup |"
+    for f, c in zip(full.splitlines(), compact.splitlines(), strict=True):
+        cells = f.split("|")
+        assert c.split("|") == ["", cells[1], cells[2], cells[6], cells[8], ""]
+    assert compact.splitlines()[3] == "| t | dsq | 91.0 ± 0.0 | 2.00 ± 0.00 |"
