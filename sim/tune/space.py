@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.formats import ROUNDINGS, SR_SUFFIX
+from sim.formats import ROUNDINGS, SR_SUFFIX, get_format
 from sim.precision import DSQ_POINTS
 
 # Increasing precision (mult_bits, then bits per element); tests check each ladder is strictly monotone.
@@ -35,18 +35,20 @@ TRIGGERS = ("schedule", "loss")
 MAX_CLIMB = 2  # rungs a point may climb from one stage to the next
 
 
+def _choices(given: list[str] | tuple[str, ...], valid: Any, what: str) -> tuple[str, ...]:
+    """`given` without repeats, each one of `valid`; ValueError naming `what` otherwise (or when empty)."""
+    bad = [g for g in given if g not in valid]
+    if bad or not given:
+        raise ValueError(f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(valid)}")
+    return tuple(dict.fromkeys(given))
+
+
 def check_families(families: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    bad = [f for f in families if f not in LADDERS]
-    if bad or not families:
-        raise ValueError(f"unknown format family {', '.join(bad) or '(none)'}; choose from {', '.join(LADDERS)}")
-    return tuple(dict.fromkeys(families))
+    return _choices(families, LADDERS, "format family")
 
 
 def check_roundings(roundings: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    bad = [r for r in roundings if r not in ROUNDINGS]
-    if bad or not roundings:
-        raise ValueError(f"unknown rounding {', '.join(bad) or '(none)'}; choose from {', '.join(ROUNDINGS)}")
-    return tuple(dict.fromkeys(roundings))
+    return _choices(roundings, ROUNDINGS, "rounding")
 
 
 def suggest_policy(trial: Any, families: tuple[str, ...], max_stages: int, name: str,
@@ -119,20 +121,25 @@ def near_base(policy: dict[str, Any]) -> tuple[str, list[dict[str, int]], list[f
     else:
         raise ValueError(f"--around needs a fixed or scheduled (kind dsq) policy, got kind {kind!r}")
     keys = (*DSQ_POINTS, "activation")
+    names = [{k: _rung_and_suffix(st.get(k, st.get("q0")))[0] for k in keys} for st in stages
+             if isinstance(st, dict)]  # each point's format, rounding aside
     for family, ladder in LADDERS.items():
-        if all(isinstance(st, dict) and _unrounded(st.get(k, st.get("q0"))) in ladder for st in stages for k in keys):
-            return family, [{k: ladder.index(_unrounded(st.get(k, st["q0"]))) for k in keys} for st in stages], at
+        if len(names) == len(stages) and all(n in ladder for st in names for n in st.values()):
+            return family, [{k: ladder.index(n) for k, n in st.items()} for st in names], at
     used = sorted({str(st.get(k)) for st in stages for k in keys if isinstance(st, dict) and st.get(k)})
     ladders = "; ".join(f"{f}: " + ", ".join(v) for f, v in LADDERS.items())
     raise ValueError(f"--around: the policy's formats ({', '.join(used)}) do not all lie on one family ladder "
                      f"({ladders})")
 
 
-def _unrounded(fmt: Any) -> Any:
-    """A format name without its stochastic-rounding suffix (`mxint8_sr` -> `mxint8`)."""
-    if isinstance(fmt, str) and fmt.lower().endswith(SR_SUFFIX):
-        return fmt[: -len(SR_SUFFIX)]
-    return fmt
+def _rung_and_suffix(fmt: Any) -> tuple[Any, str]:
+    """(the canonical name of the format `fmt` names without its rounding suffix, that suffix): `MXINT8_SR` ->
+    (`mxint8`, `_sr`). What is not a format name comes back as it is (and lies on no ladder)."""
+    try:
+        f = get_format(fmt)
+    except ValueError:
+        return fmt, ""
+    return (f.name.removesuffix(SR_SUFFIX), SR_SUFFIX) if f.rounding == "stochastic" else (f.name, "")
 
 
 def near_zero_params(policy: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def suggest_near(trial: Any, policy: dict[str, Any], name: str) -> dict[str, Any
     given = [policy["config"]] if policy["kind"] == "fixed" else policy["stages"]
     keep = [{k: st[k] for k in ("master", "optimizer") if k in st} for st in given]  # not searched
     keys = (*DSQ_POINTS, "activation")
-    suffix = [{k: SR_SUFFIX if _unrounded(st.get(k, st["q0"])) != st.get(k, st["q0"]) else "" for k in keys}
+    suffix = [{k: _rung_and_suffix(st.get(k, st["q0"]))[1] for k in keys}
               for st in given]  # each point keeps the base's rounding, stage by stage
     stages, prev = [], None
     for s, rungs in enumerate(base):
