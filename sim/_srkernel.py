@@ -26,7 +26,7 @@ import numpy as np
 
 from sim import _blockkernel
 
-__all__ = ["random_bits", "sr_blocks_f32_inplace"]
+__all__ = ["random_bits", "sr_blocks_f32_inplace", "stream_bits"]
 
 GOLDEN, MIX1, MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _U53 = 2.0**-53
@@ -41,14 +41,19 @@ def _mix(z):  # noqa: ANN001, ANN202 (numba-compiled too) splitmix64's output fu
 _mix_arrays = _mix  # numpy's; `_kernels` replaces the module's `_mix` by a compiled scalar function
 
 
+def stream_bits(key: np.uint64, n: int) -> np.ndarray:
+    """The 64 random bits of offsets 0 .. n-1 of the stream `key` (uint64, flat; module docstring)."""
+    z = np.arange(1, n + 1, dtype=np.uint64)
+    z *= GOLDEN  # wraps modulo 2**64, as intended
+    z += np.uint64(key)
+    return _mix_arrays(z)
+
+
 def random_bits(key: np.uint64, x: np.ndarray) -> np.ndarray:
     """The 64 random bits of each element of x (uint64, shaped like x) for the stream `key` (module docstring)."""
     like = np.empty_like(x, dtype=np.uint8)  # dense, in x's memory order, as the kernel's copy of x
     perm = sorted(range(x.ndim), key=lambda i: (-like.strides[i], i))
-    z = np.arange(1, x.size + 1, dtype=np.uint64).reshape([x.shape[i] for i in perm])
-    z *= GOLDEN  # wraps modulo 2**64, as intended
-    z += np.uint64(key)
-    return _mix_arrays(z).transpose(np.argsort(perm))
+    return stream_bits(key, x.size).reshape([x.shape[i] for i in perm]).transpose(np.argsort(perm))
 
 
 def uniforms(bits: np.ndarray) -> np.ndarray:

@@ -508,6 +508,23 @@ def _quantize_blocks_nearest(x: np.ndarray, fmt: NumberFormat, axis: int) -> np.
     return out
 
 
+def _short_rows_stochastic(x: np.ndarray, fmt: NumberFormat, axis: int, key: np.uint64) -> np.ndarray | None:
+    """bfp/mx with stochastic rounding of x whose blocking axis is shorter than a block (attention rows), in x's
+    memory order: `_quantize_blocks` on a strided view of a dense copy, with no padding to a whole block (which for
+    11-element rows of 32-blocks tripled the work); 5-8x faster than the general path there, slower on long rows.
+    The same operations on the same values, so the same result. None when the copy's layout does not allow it."""
+    out = np.array(x, order="K")  # dense, laid out like x: element k of its memory order draws the stream's bits k
+    perm, (outer, length, inner), _, _ = _block_plan(out.shape, out.strides, axis % x.ndim, fmt.block_size)
+    base = out.transpose(perm)
+    if not base.flags.c_contiguous:  # not expected of a fresh dense array
+        return None
+    bits = _srkernel.stream_bits(key, out.size).reshape(outer, 1, length, inner)
+    view = base.reshape(outer, 1, length, inner)  # [outer, one block, its elements, inner]
+    q = _quantize_blocks(view.transpose(0, 3, 1, 2), fmt, "stochastic", bits.transpose(0, 3, 1, 2))
+    view[...] = q.transpose(0, 2, 3, 1)
+    return out
+
+
 def _quantize_fixed(x: np.ndarray, fmt: NumberFormat, rounding: str, bits) -> np.ndarray:
     """Signed fixed point with one power-of-two scale for the whole tensor, chosen so the max fits."""
     amax = float(np.max(np.abs(x)))
@@ -575,7 +592,10 @@ def _quantize(x, fmt: NumberFormat, axis: int, rounding: str, key: np.uint64 | N
     else:
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(f"axis {axis} out of range for an array of {x.ndim} dimensions")
-        out = _quantize_blocks_nearest(x, fmt, axis) if rounding == "nearest" else None
+        if rounding == "nearest":
+            out = _quantize_blocks_nearest(x, fmt, axis)
+        else:
+            out = _short_rows_stochastic(x, fmt, axis, key) if x.shape[axis] < fmt.block_size else None
         if out is None:
             xb, lead, length = _blocked(x, axis, fmt.block_size)
             bb = None if bits is None else _blocked(bits, axis, fmt.block_size)[0]

@@ -80,6 +80,42 @@ def test_sr_kernel_is_bit_identical_to_numpy(name: str, kind: str, monkeypatch: 
         assert np.isnan(got).any()
 
 
+def _padded_general(x: np.ndarray, name: str, axis: int, key: np.uint64) -> np.ndarray:
+    """numpy's general path forced: the axis moved last, padded to whole blocks, `_quantize_blocks`."""
+    fmt = formats.get_format(name)
+    x = np.asarray(x)
+    bits = srkernel.random_bits(key, x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        xb, lead, length = formats._blocked(x, axis, fmt.block_size)
+        q = formats._quantize_blocks(xb, fmt, "stochastic", formats._blocked(bits, axis, fmt.block_size)[0])
+    return np.asarray(formats._unblocked(q, lead, length, axis), np.float32)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", SR_FORMATS)
+def test_short_rows_are_bit_identical_to_padded_path(name: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows shorter than a block (attention rows) skip the padding: the same bits as the padded general path, for
+    float32 and float64, along every axis shorter than a block, on views; and the short path did run."""
+    fmt = formats.get_format(name)
+    rng = np.random.default_rng([SR_FORMATS.index(name), KINDS.index(kind), 1])
+    calls = []
+    short = formats._short_rows_stochastic
+    monkeypatch.setattr(formats, "_short_rows_stochastic", lambda *a: calls.append(1) or short(*a))
+    checked = 0
+    for shape in [(5,), (6, 11, 4), (3, 2, 11, 11), (fmt.block_size - 1, 40)]:
+        base = _data(rng, shape, kind)
+        views = [base, base.T, base[..., ::-1], base.astype(np.float64)]
+        for x in views:
+            for axis in [a for a in range(x.ndim) if x.shape[a] < fmt.block_size]:
+                key = np.uint64(rng.integers(2**64, dtype=np.uint64))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    got = np.asarray(formats._quantize(x, fmt, axis, "stochastic", key), np.float32)
+                want = _padded_general(x, name, axis, key)
+                assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (shape, x.strides, axis)
+                checked += 1
+    assert checked and len(calls) == checked
+
+
 def test_sr_kernel_rounds_both_ways() -> None:
     """The kernel's draws are not degenerate: a value a third of a step above a code rounds up about a third of
     the time (the unbiasedness test in test_formats_props.py checks the mean for several formats)."""
