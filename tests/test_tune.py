@@ -317,6 +317,36 @@ def test_neighbourhood_of_a_stochastic_rounding_policy_keeps_its_rounding():
         study.tell(trial, [0.0, 1.0])
 
 
+def test_max_loss_gap_stops_cheap_trials_far_behind_the_best(tmp_path):
+    """With --max-loss-gap, a trial 5x worse than the best finished one stops at its second evaluation even when it
+    is cheaper (plain pruning lets cheaper trials run: the test above); a gap wider than 5x stops none of them."""
+    base = get_policy("mxint8").to_dict()  # trial 0, the good one; its neighbours are mostly cheaper
+    cfg = TuneConfig(**{**CFG.__dict__, "trials": 6, "steps": 8, "eval_every": 2, "max_loss_gap": 1.0,
+                        "around": base})
+    rows = run_tune(cfg, tmp_path / "g", train_fn=_FakeLoss()).trials.set_index("trial")
+    assert rows.loc[0, "state"] == "complete"
+    later = rows.drop(0)
+    assert (later.state == "pruned").all() and later.objective_value.isna().all()
+    gap = [why for why in later.pruned_because if "more than 1 above the best finished trial's 1" in why]
+    assert gap and all("at step 4" in why for why in later.pruned_because)  # the costlier ones: plain pruning
+    assert len(gap) + sum("for a cheaper trial" in why for why in later.pruned_because) == len(later)
+    wide = TuneConfig(**{**cfg.__dict__, "max_loss_gap": 5.0})
+    kept = run_tune(wide, tmp_path / "w", train_fn=_FakeLoss()).trials.set_index("trial")
+    assert (kept[kept.state == "complete"].index > 0).any()  # cheaper trials run on, as without the option
+    assert not any("above the best" in str(why) for why in kept.get("pruned_because", []))
+    with pytest.raises(ValueError, match="max_loss_gap"):
+        TuneConfig(max_loss_gap=0.0)
+
+
+def test_cli_max_loss_gap_bad_value_is_one_line_and_exit_2(tmp_path, capsys):
+    rc = main(["tune", "--task", "numwords-hard", "--workload", "tiny-mt", "--hw", "edge-npu", "--trials", "1",
+               "--steps", "2", "--out", str(tmp_path / "x"), "--max-loss-gap", "-1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "max_loss_gap" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x" / "policies").exists()
+
+
+@pytest.mark.slow
 def test_a_search_stored_before_an_option_existed_resumes(tmp_path):
     """A search whose stored settings lack a newer option (here --roundings) resumes when the option is at its
     default, and refuses when it is not."""

@@ -6,7 +6,10 @@ trials are read back, never re-run; a trial cut off mid-training is marked faile
 Determinism: the sampler is re-seeded before each trial from (seed, number of finished trials), so with one worker
 the same seed gives the same trials and front. Pruning (deterministic too): at each evaluation after the first, a
 trial whose validation loss is worse by more than `prune_margin` than a finished trial's at the same step, where
-that trial's cost is no higher than this one's planned cost, is dominated already and stops.
+that trial's cost is no higher than this one's planned cost, is dominated already and stops. With `max_loss_gap`,
+a trial whose validation loss is more than that (relative) above the lowest finished trial's at the same step stops
+too, whatever its cost: it is outside the accuracy range searched for (a cheap diverging trial no longer runs to the
+end).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class TuneConfig:
     fidelity: str = "tile"
     eval_every: int | None = None      # None: steps // 4 (three chances to prune)
     prune_margin: float = 0.1          # relative validation-loss gap that counts as dominated
+    max_loss_gap: float | None = None  # relative gap to the best finished trial's loss that stops any trial
     around: dict[str, Any] | None = None  # a base policy's dict: search its neighbourhood (`space.suggest_near`)
 
     def __post_init__(self) -> None:
@@ -67,6 +71,8 @@ class TuneConfig:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if not self.prune_margin >= 0:
             raise ValueError(f"prune_margin must be >= 0, got {self.prune_margin}")
+        if self.max_loss_gap is not None and not (self.max_loss_gap > 0 and math.isfinite(self.max_loss_gap)):
+            raise ValueError(f"max_loss_gap must be a number > 0, got {self.max_loss_gap}")
         if self.around is not None:
             near_base(self.around)  # a policy it cannot search around fails here, before any trial
 
@@ -212,6 +218,10 @@ def _run_trial(study, ev: _Evaluator, optuna, seed_offset: int) -> None:
         for cost, other in finished:
             if cost <= planned and step in other and loss > other[step] * (1 + cfg.prune_margin):
                 raise _Pruned(f"valid loss {loss:.4g} at step {step} vs {other[step]:.4g} for a cheaper trial")
+        best = min((other[step] for _, other in finished if step in other), default=None)
+        if cfg.max_loss_gap is not None and best is not None and loss > best * (1 + cfg.max_loss_gap):
+            raise _Pruned(f"valid loss {loss:.4g} at step {step}: more than {cfg.max_loss_gap:g} above the best "
+                          f"finished trial's {best:.4g}")
 
     from sim.training.train import TrainingDiverged
 
