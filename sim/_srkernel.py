@@ -26,7 +26,7 @@ import numpy as np
 
 from sim import _blockkernel
 
-__all__ = ["random_bits", "sr_blocks_f32_inplace", "stream_bits"]
+__all__ = ["draw_key", "random_bits", "sr_blocks_f32_inplace", "stream_bits"]
 
 GOLDEN, MIX1, MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _U53 = 2.0**-53
@@ -39,6 +39,19 @@ def _mix(z):  # noqa: ANN001, ANN202 (numba-compiled too) splitmix64's output fu
 
 
 _mix_arrays = _mix  # numpy's; `_kernels` replaces the module's `_mix` by a compiled scalar function
+
+
+# Bit generators whose raw 64-bit output is what Generator.integers(2**64, dtype=uint64) returns (numpy returns
+# next_uint64 for the full range); drawing it raw skips ~1 us of argument handling per quantize call.
+_RAW_IS_UINT64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64)
+
+
+def draw_key(rng: np.random.Generator) -> np.uint64:
+    """A quantize call's stream key: `rng.integers(2**64, dtype=np.uint64)`, the same value and generator state."""
+    bit_generator = rng.bit_generator
+    if type(bit_generator) in _RAW_IS_UINT64:
+        return np.uint64(bit_generator.random_raw())
+    return rng.integers(2**64, dtype=np.uint64)
 
 
 def stream_bits(key: np.uint64, n: int) -> np.ndarray:
@@ -204,14 +217,20 @@ def _kernels() -> dict[str, Any]:
             config.SLP_VECTORIZE = slp
 
 
+@functools.lru_cache(maxsize=64)
+def _format_args(fmt: Any) -> tuple:
+    """The kernels' arguments after the key for `fmt`: int_codes, man_bits, emax, lo, hi, max_value, pow2."""
+    int_codes = fmt.exp_bits == 0
+    lo = np.uint32(0 if int_codes else (fmt.emin + 127) << 23)
+    hi = np.uint32(0 if int_codes else (fmt.emax + 1 + 127) << 23)
+    return int_codes, fmt.man_bits, fmt.emax, lo, hi, np.float32(fmt.max_value), _blockkernel.POW2
+
+
 def sr_blocks_f32_inplace(y: np.ndarray, shape: tuple[int, int, int], block: int, key: np.uint64, fmt: Any) -> None:
     """Stochastically rounds y in place to the bfp/mx format `fmt` (one `sim.formats._kernel_takes`): float32,
     C-contiguous, seen as [outer, length, inner] = `shape`, blocks along axis 1; random bits of stream `key`.
     Only when `_blockkernel.available()`."""
-    int_codes = fmt.exp_bits == 0
-    lo = np.uint32(0 if int_codes else (fmt.emin + 127) << 23)
-    hi = np.uint32(0 if int_codes else (fmt.emax + 1 + 127) << 23)
-    tail = (np.uint64(key), int_codes, fmt.man_bits, fmt.emax, lo, hi, np.float32(fmt.max_value), _blockkernel.POW2)
+    tail = (np.uint64(key), *_format_args(fmt))
     outer, length, inner = shape
     k = _kernels()
     y1 = y.reshape(-1)

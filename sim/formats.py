@@ -564,7 +564,7 @@ def quantize(x, fmt: str | NumberFormat, axis: int = -1, rounding: str | None = 
     if rounding == "stochastic":
         if not isinstance(rng, np.random.Generator):
             rng = np.random.default_rng(rng)
-        key = rng.integers(2**64, dtype=np.uint64)  # the call's random stream (sim/_srkernel.py)
+        key = _srkernel.draw_key(rng)  # the call's random stream (sim/_srkernel.py)
     if (type(x) is np.ndarray and x.dtype == np.float32 and x.size and x.ndim
             and -x.ndim <= axis < x.ndim and _kernel_takes(fmt)):  # the training loop's case, straight to the kernel
         out = _kernel_blocks(x, fmt, axis, key=key)

@@ -31,6 +31,22 @@ def test_random_bits_follow_memory_order() -> None:
     assert len(np.unique(srkernel.random_bits(key, x))) == x.size
 
 
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox,
+                                           np.random.SFC64, np.random.MT19937])
+def test_draw_key_is_integers_full_range(bit_generator: type) -> None:
+    """`draw_key` (raw output where that is the same) gives what `integers(2**64, dtype=uint64)` gives and leaves
+    the generator in the same state, between other draws (including buffered 32-bit ones)."""
+    a, b = np.random.Generator(bit_generator(5)), np.random.Generator(bit_generator(5))
+    for i in range(300):
+        if i % 3 == 0:
+            assert a.integers(10, dtype=np.uint32) == b.integers(10, dtype=np.uint32)
+        if i % 5 == 0:
+            assert a.random() == b.random()
+        key = srkernel.draw_key(a)
+        assert type(key) is np.uint64 and key == b.integers(2**64, dtype=np.uint64)
+    np.testing.assert_array_equal(a.random(8), b.random(8))  # the same state after
+
+
 def _data(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.ndarray:
     x = rng.standard_normal(shape) * np.exp2(rng.integers(-6, 7, shape))
     flat = x.reshape(-1)
