@@ -327,7 +327,7 @@ def test_max_loss_gap_stops_cheap_trials_far_behind_the_best(tmp_path):
     assert rows.loc[0, "state"] == "complete"
     later = rows.drop(0)
     assert (later.state == "pruned").all() and later.objective_value.isna().all()
-    gap = [why for why in later.pruned_because if "more than 1 above the best finished trial's 1" in why]
+    gap = [why for why in later.pruned_because if "more than 100 % above the best finished trial's 1" in why]
     assert gap and all("at step 4" in why for why in later.pruned_because)  # the costlier ones: plain pruning
     assert len(gap) + sum("for a cheaper trial" in why for why in later.pruned_because) == len(later)
     wide = TuneConfig(**{**cfg.__dict__, "max_loss_gap": 5.0})
