@@ -129,8 +129,11 @@ def test_bad_options_fail_before_any_trial(tmp_path):
 
 def test_cli_json_last_line(tmp_path, capsys):
     rc = main(["tune", "--task", "numwords-hard", "--workload", "tiny-mt", "--hw", "edge-npu", "--trials", "2",
-               "--steps", "2", "--fidelity", "roofline", "--out", str(tmp_path / "c"), "--json"])
+               "--steps", "2", "--fidelity", "roofline", "--out", str(tmp_path / "c"), "--json",
+               "--prune-margin", "0.25", "--max-loss-gap", "3"])
     assert rc == 0
+    settings = json.loads((tmp_path / "c" / "tune.json").read_text())["config"]
+    assert settings["prune_margin"] == 0.25 and settings["max_loss_gap"] == 3.0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["trials"] == 2 and out["pareto"]
     assert {"policy_file", "metric", "speedup", "dram_reduction", "bitops_reduction"} <= set(out["pareto"][0])
@@ -338,11 +341,12 @@ def test_max_loss_gap_stops_cheap_trials_far_behind_the_best(tmp_path):
         TuneConfig(max_loss_gap=0.0)
 
 
-def test_cli_max_loss_gap_bad_value_is_one_line_and_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize(("flag", "field"), [("--max-loss-gap", "max_loss_gap"), ("--prune-margin", "prune_margin")])
+def test_cli_pruning_bad_value_is_one_line_and_exit_2(tmp_path, capsys, flag, field):
     rc = main(["tune", "--task", "numwords-hard", "--workload", "tiny-mt", "--hw", "edge-npu", "--trials", "1",
-               "--steps", "2", "--out", str(tmp_path / "x"), "--max-loss-gap", "-1"])
+               "--steps", "2", "--out", str(tmp_path / "x"), flag, "-1"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "max_loss_gap" in err and len(err.splitlines()) == 1
+    assert rc == 2 and field in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x" / "policies").exists()
 
 

@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "stages, each point -2..+1 rungs of its format family, switches shifted by up to 0.2; the "
                         "policy itself is the first trial (--families, --roundings and --max-stages do not apply; each "
                         "point keeps the policy's rounding)")
+    p.add_argument("--prune-margin", type=float, default=0.1, metavar="M",
+                   help="stop a trial whose validation loss is more than M (relative) above that of a finished trial "
+                        "that costs no more, at the same evaluation (default %(default)s)")
     p.add_argument("--max-loss-gap", type=float, default=None, metavar="G",
                    help="also stop any trial whose validation loss is more than G (relative: 0.2 = 20 %%) above the "
                         "best finished trial's at the same evaluation, however cheap (default: off)")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                      seed=args.seed, objective=args.objective, families=tuple(split_list(args.families)),
                      roundings=tuple(split_list(args.roundings)),
                      max_stages=args.max_stages, fidelity=args.fidelity, eval_every=args.eval_every,
-                     around=around, max_loss_gap=args.max_loss_gap)
+                     around=around, prune_margin=args.prune_margin, max_loss_gap=args.max_loss_gap)
     quiet = args.no_progress or args.json
     workers = min(args.workers, os.cpu_count() or 1) if args.workers > 1 else 1
     result = run_tune(cfg, args.out, resume=args.resume, workers=workers, storage=args.storage,
