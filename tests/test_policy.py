@@ -174,6 +174,8 @@ def test_example_policy_file() -> None:
     old = get_policy("examples/policies/dsq_bf16_backward.toml")  # the dsq preset before stochastic rounding
     assert [c.points for c in old.stages] == [("mxint8",) * 4, ("mxint8", "mxint8", "bf16", "bf16")]
     assert old.timeline(12000).changes[1][0] == 3000
+    guard = get_policy("examples/policies/dsq_guard_6bit_stash.toml")  # the dsq-guard preset before dsq's SR stages
+    assert [c.q1 for c in guard.stages] == ["mxfp6_e2m3", "mxint8"] and guard.grad_threshold == 0.4
 
 
 @pytest.mark.parametrize("text, match", [
