@@ -13,14 +13,11 @@ task: it did not become one).
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import numpy as np
 
-from sim.training.bleu import corpus_bleu
 from sim.training.config import TransformerConfig
-from sim.training.tasks.numwords import decode_words
-from sim.training.tasks.numwords_hard import BOS, EOS, MAX_DIGITS, MAX_WORDS, VOCAB, NumWordsHard, number_to_words
+from sim.training.tasks.numwords_hard import MAX_DIGITS, MAX_WORDS, VOCAB, NumWordsHard, number_to_words
 
 
 class SeveralNumbers(NumWordsHard):
@@ -35,19 +32,11 @@ class SeveralNumbers(NumWordsHard):
         self.eval_numbers = {split: np.random.default_rng(7).permutation(v[: len(v) // k * k]).reshape(-1, k)
                              for split, v in self.eval_numbers.items()}  # a fixed shuffle: examples mix lengths
 
-    @staticmethod
-    def words_of(numbers: np.ndarray) -> str:
-        return " , ".join(number_to_words(int(n)) for n in numbers)
+    def source_text(self, numbers: np.ndarray) -> str:
+        return ",".join(str(int(n)) for n in numbers)
 
-    def encode(self, numbers: np.ndarray) -> dict[str, np.ndarray]:
-        tid = self.token_id
-        src = np.zeros((len(numbers), self.max_digits), dtype=np.int64)
-        tgt = np.zeros((len(numbers), self.max_words + 2), dtype=np.int64)
-        for i, example in enumerate(numbers):
-            digits = [tid[c] for c in ",".join(str(int(n)) for n in example)]
-            target = [BOS] + [tid[w] for w in self.words_of(example).split()] + [EOS]
-            src[i, : len(digits)], tgt[i, : len(target)] = digits, target
-        return {"src": src, "tgt": tgt}
+    def target_text(self, numbers: np.ndarray) -> str:
+        return " , ".join(number_to_words(int(n)) for n in numbers)
 
     def sample_batch(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return self.encode(self.draw(rng, self.batch_size * self.k, 0).reshape(-1, self.k))
@@ -56,16 +45,6 @@ class SeveralNumbers(NumWordsHard):
         return TransformerConfig(vocab_size=len(self.vocab), d_model=32, n_heads=2, d_ff=64, n_encoder_layers=1,
                                  n_decoder_layers=1, max_len=max(self.max_words + 2, self.max_digits), dropout=0.0,
                                  label_smoothing=0.1)
-
-    def evaluate(self, model: Any, split: str = "valid", precision: Any = None) -> dict[str, float]:
-        numbers = self.eval_numbers[split]
-        batch = self.encode(numbers)
-        loss, _ = model.loss(batch, precision)
-        out = model.greedy_decode(batch["src"], BOS, EOS, self.max_words + 1, precision)
-        hyps = [decode_words(row, self.vocab) for row in out]
-        refs = [self.words_of(example) for example in numbers]
-        exact = float(np.mean([h == r for h, r in zip(hyps, refs, strict=True)]))
-        return {f"{split}_loss": loss, "bleu": corpus_bleu(hyps, refs), "exact_match": exact}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.training.tasks.numwords import decode_words
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 import numwords_longer_sequences as longer  # noqa: E402
 
@@ -18,7 +20,7 @@ def test_examples_hold_k_numbers_and_their_words() -> None:
     batch = task.encode(example)
     digits = "".join(task.vocab[t] for t in batch["src"][0] if t)
     assert digits == "7,120000000001,45"
-    words = longer.decode_words(batch["tgt"][0][1:], task.vocab)
+    words = decode_words(batch["tgt"][0][1:], task.vocab)
     assert words == "seven , one hundred twenty billion one , forty five"
     single = longer.NumWordsHard().eval_numbers["test"]
     assert task.eval_numbers["test"].shape == (len(single) // 3, 3)

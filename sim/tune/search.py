@@ -218,8 +218,10 @@ def _run_trial(study, ev: _Evaluator, optuna, seed_offset: int) -> None:
         for cost, other in finished:
             if cost <= planned and step in other and loss > other[step] * (1 + cfg.prune_margin):
                 raise _Pruned(f"valid loss {loss:.4g} at step {step} vs {other[step]:.4g} for a cheaper trial")
+        if cfg.max_loss_gap is None:
+            return
         best = min((other[step] for _, other in finished if step in other), default=None)
-        if cfg.max_loss_gap is not None and best is not None and loss > best * (1 + cfg.max_loss_gap):
+        if best is not None and loss > best * (1 + cfg.max_loss_gap):
             raise _Pruned(f"valid loss {loss:.4g} at step {step}: more than {100 * cfg.max_loss_gap:g} % above "
                           f"the best finished trial's {best:.4g}")
 

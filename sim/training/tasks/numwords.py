@@ -85,16 +85,19 @@ def eval_numbers(seed: int, count: int, split: int) -> np.ndarray:
 
 
 def encode(numbers: np.ndarray, max_digits: int = MAX_DIGITS, max_words: int = MAX_WORDS,
-           token_id: dict[str, int] | None = None, words=None) -> dict[str, np.ndarray]:
+           token_id: dict[str, int] | None = None, words=None, digits=None) -> dict[str, np.ndarray]:
     """{"src": [B, max_digits] digit ids, "tgt": [B, max_words + 2] <bos> words <eos>}, padded with 0 (defaults:
-    this task's; numwords-hard passes its own)."""
-    token_id, words = token_id or TOKEN_ID, words or number_to_words
+    this task's; numwords-hard passes its own). `words(n)` / `digits(n)`: an item's target words and source
+    characters (default: the number's words and decimal digits)."""
+    token_id = token_id or TOKEN_ID
+    words = words or (lambda n: number_to_words(int(n)))
+    digits = digits or (lambda n: str(int(n)))
     src = np.zeros((len(numbers), max_digits), dtype=np.int64)
     tgt = np.zeros((len(numbers), max_words + 2), dtype=np.int64)
     for i, n in enumerate(numbers):
-        digits = [token_id[c] for c in str(int(n))]
-        target = [BOS] + [token_id[w] for w in words(int(n)).split()] + [EOS]
-        src[i, : len(digits)] = digits
+        source = [token_id[c] for c in digits(n)]
+        target = [BOS] + [token_id[w] for w in words(n).split()] + [EOS]
+        src[i, : len(source)] = source
         tgt[i, : len(target)] = target
     return {"src": src, "tgt": tgt}
 
@@ -125,8 +128,16 @@ class NumWords(Task):
         self.eval_numbers = {"valid": self.eval_draw(self.eval_seeds[0], eval_size, 1),
                              "test": self.eval_draw(self.eval_seeds[1], eval_size, 2)}
 
+    def source_text(self, item: Any) -> str:
+        """An example's source characters (its decimal digits); variants with other examples override both."""
+        return str(int(item))
+
+    def target_text(self, item: Any) -> str:
+        """An example's reference words."""
+        return self.words(int(item))
+
     def encode(self, numbers: np.ndarray) -> dict[str, np.ndarray]:
-        return encode(numbers, self.max_digits, self.max_words, self.token_id, self.words)
+        return encode(numbers, self.max_digits, self.max_words, self.token_id, self.target_text, self.source_text)
 
     def model_config(self) -> TransformerConfig:
         return TransformerConfig(vocab_size=len(self.vocab), d_model=64, n_heads=4, d_ff=256, n_encoder_layers=2,
@@ -146,6 +157,6 @@ class NumWords(Task):
         loss, _ = model.loss(batch, precision)
         out = model.greedy_decode(batch["src"], BOS, EOS, self.max_words + 1, precision)
         hyps = [decode_words(row, self.vocab) for row in out]
-        refs = [self.words(int(n)) for n in numbers]
+        refs = [self.target_text(n) for n in numbers]
         exact = float(np.mean([h == r for h, r in zip(hyps, refs, strict=True)]))
         return {f"{split}_loss": loss, "bleu": corpus_bleu(hyps, refs), "exact_match": exact}

@@ -68,7 +68,7 @@ def eval_numbers(seed: int, count: int, split: int) -> np.ndarray:
 
 def encode(numbers: np.ndarray) -> dict[str, np.ndarray]:
     """{"src": [B, 12] digit ids, "tgt": [B, 21] <bos> words <eos>}, padded with 0."""
-    return _encode(numbers, MAX_DIGITS, MAX_WORDS, TOKEN_ID, number_to_words)
+    return _encode(numbers, MAX_DIGITS, MAX_WORDS, TOKEN_ID, lambda n: number_to_words(int(n)))
 
 
 class NumWordsHard(NumWords):
