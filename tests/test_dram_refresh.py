@@ -56,6 +56,13 @@ def test_rank_counter_counts_like_a_cumulative_sum() -> None:
             want = np.concatenate(([0], np.cumsum(ranks == r)))
             assert [counter.count(r, int(x)) for x in xs] == want.tolist()
             assert (counter.counts(r, xs) == want).all()
+            # a window is the difference of two counts, whether it stays inside one run or crosses runs and segments
+            for lo in range(len(ranks)):
+                for hi in (lo + 1, lo + 3, lo + 40, len(ranks)):
+                    if hi <= len(ranks):
+                        assert counter.window(r, lo, hi) == want[hi] - want[lo]
+    runs = _random_runs(rng)
+    assert runs.counter(2) is runs.counter(2) and runs.counter(2).n == runs.bursts  # built once per rank count
 
 
 def _cases(dram: str, count: int, seed: int):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -95,6 +95,8 @@ class RankRuns:
     `reps` times. Concatenation and repetition cost O(segments), not O(bursts)."""
 
     segments: tuple[tuple[RunPattern, int], ...] = ()
+    # RankCounters by rank count, built on first use (the engine's memoised transfers are timed many times)
+    _counters: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def of(cls, rank: np.ndarray) -> RankRuns:
@@ -120,6 +122,12 @@ class RankRuns:
     @property
     def bursts(self) -> int:
         return sum(p.bursts * reps for p, reps in self.segments)
+
+    def counter(self, ranks: int) -> RankCounter:
+        hit = self._counters.get(ranks)
+        if hit is None:
+            hit = self._counters[ranks] = RankCounter(self, ranks)
+        return hit
 
     def __add__(self, other: RankRuns) -> RankRuns:
         return RankRuns(self.segments + other.segments)
@@ -166,6 +174,18 @@ class RankCounter:
             total += period * reps
         self.n = total
         self.totals = acc
+
+    def window(self, rank: int, lo: int, hi: int) -> int:
+        """Bursts of `rank` among bursts [lo, hi) (0 <= lo < hi <= n): `count(rank, hi) - count(rank, lo)`, in one
+        lookup when the window lies inside one run (the common case: refresh windows are far shorter than runs)."""
+        i = bisect_right(self.seg_start, lo) - 1
+        seg_start = self.seg_start[i]
+        period, _, ends, r, _ = self.seg[i]
+        full, rem = divmod(lo - seg_start, period)
+        j = bisect_right(ends, rem)  # the run holding burst lo
+        if hi <= seg_start + full * period + ends[j]:
+            return hi - lo if r[j] == rank else 0
+        return self.count(rank, hi) - self.count(rank, lo)
 
     def count(self, rank: int, x: int) -> int:
         """Bursts of `rank` among the first x (0 <= x <= n)."""
@@ -251,7 +271,7 @@ def with_refresh(spec, cycles: float, runs: RankRuns | None, start_ns: float,
     if s.ranks == 1:  # every refresh stalls the transfer: refresh k0 + j falls inside iff (k0 + j) I < end + j stall
         count = _count_below(start + cycles - k0 * interval, interval - stall)
         return cycles + count * stall, 1
-    counter = RankCounter(runs or RankRuns(), s.ranks)
+    counter = (runs or RankRuns()).counter(s.ranks)
     n = counter.n
     half_window = (s.trans_queue_size + s.cmd_queue_size) * s.channels
     k, end, work = k0, start + cycles, 0
@@ -261,10 +281,9 @@ def with_refresh(spec, cycles: float, runs: RankRuns | None, start_ns: float,
         if hi <= lo:
             share = 0.0
         elif simultaneous:
-            share = max(counter.count(r, hi) - counter.count(r, lo) for r in range(s.ranks)) / (hi - lo)
+            share = max(counter.window(r, lo, hi) for r in range(s.ranks)) / (hi - lo)
         else:
-            r = (k - 1) % s.ranks
-            share = (counter.count(r, hi) - counter.count(r, lo)) / (hi - lo)
+            share = counter.window((k - 1) % s.ranks, lo, hi) / (hi - lo)
         end += stall * share
         k += 1
         work += 1
