@@ -27,3 +27,27 @@ def test_bandwidth_scales_share_the_work_memo_with_identical_results() -> None:
     assert units.bulk_cost(scaled.dram).model_calls == 0  # every transfer's work came from the base clock's memo
     assert units.bulk_cost(scaled.dram) is not units.bulk_cost(machine.dram)  # timing stays per spec
     _fresh()
+
+
+def test_batches_are_memoised_whole_with_identical_results(monkeypatch) -> None:
+    """A batch replayed again (a bandwidth what-if, or the same tiles loaded again) reuses its summed work; with the
+    batch memo off the run is the same to the last cycle."""
+    trace, machine = build_trace("tiny-mt"), get_machine("edge-npu")
+    config = get_policy("dsq").config_at(0, 100)
+    _fresh()
+    monkeypatch.setattr(units, "BATCH_MEMO_MAX", 0)
+    off = simulate(trace, machine, config, "tile", cache=None)
+    assert not any(len(k) == 2 for memo in units._WORK_MEMOS.values() for k in memo)  # nothing memoised whole
+    _fresh()
+    monkeypatch.setattr(units, "BATCH_MEMO_MAX", 100_000)
+    on = simulate(trace, machine, config, "tile", cache=None)
+    assert (on.cycles, on.events, on.dram_events, on.busy) == (off.cycles, off.events, off.dram_events, off.busy)
+    assert on.ops.equals(off.ops.assign(**{c: on.ops[c] for c in on.ops.columns if c.startswith("wall")}))
+    cost = units.bulk_cost(machine.dram)
+    memo = units._WORK_MEMOS[next(iter(units._WORK_MEMOS))]
+    key = next(k for k in memo if len(k) == 2)  # (direction, ((addr, nbytes), ...))
+    is_write, transfers = key
+    batch = [type("T", (), {"addr": a, "nbytes": n})() for a, n in transfers]
+    work, events = cost.batch_work(batch, is_write)
+    assert work is memo[key] and events == 0
+    _fresh()

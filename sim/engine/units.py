@@ -132,6 +132,9 @@ class FixedRateDramPort(DramPort):
         return start, self.env.now
 
 
+BATCH_MEMO_MAX = 100_000  # memo entries per DRAM (a batch with its rank counters is ~4 KB: at most ~0.4 GB)
+
+
 class BulkCost:
     """Batch times from the bulk DRAM model (hwmodels.dram.bulk), with each transfer's per-channel work memoised.
 
@@ -154,8 +157,10 @@ class BulkCost:
         # the phase that decides how a transfer spreads over channels and banks
         self.period_bytes = self.bulk.row_span_bytes
         self.chunk_bytes = -(-chunk_min_bytes // self.period_bytes) * self.period_bytes
-        # ChannelWork counts DRAM clocks, not ns: `memo` may be shared with specs that differ only in tCK_ns
-        self._memo: dict[tuple[int, int, bool], object] = {} if memo is None else memo
+        # ChannelWork counts DRAM clocks, not ns: `memo` may be shared with specs that differ only in tCK_ns. It
+        # holds each transfer's work by (phase, size, direction) and each batch's summed work by its transfers
+        # ((direction, ((addr, size), ...)): a bandwidth what-if replays exactly the same batches)
+        self._memo: dict[tuple, object] = {} if memo is None else memo
         self.model_calls = 0
 
     def _work(self, phase: int, nbytes: int, is_write: bool) -> tuple[object, int]:
@@ -184,6 +189,22 @@ class BulkCost:
             w, events = w + r.row_shifted(chunks * step), events + e
         return w.row_shifted(rows), events
 
+    def batch_work(self, transfers, is_write: bool) -> tuple[object, int]:
+        """(ChannelWork of the transfers offered together, model events spent: 0 when memoised). A batch is
+        memoised whole while the memo holds fewer than BATCH_MEMO_MAX entries; its transfers' work always is."""
+        key = (is_write, tuple([(t.addr, t.nbytes) for t in transfers]))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit, 0
+        total, events = None, 0
+        for t in transfers:
+            w, e = self.work(t.addr, t.nbytes, is_write)
+            total = w if total is None else total + w
+            events += e
+        if len(self._memo) < BATCH_MEMO_MAX:
+            self._memo[key] = total
+        return total, events
+
     def batch(self, transfers, is_write: bool, start_ns: float, state=None) -> tuple[float, float, int]:
         """(ns until done, ns until every burst has gone to the DRAM, model events) of transfers offered together;
         for writes the first is when the last burst is accepted into the write buffer (posted). `state`
@@ -194,11 +215,7 @@ class BulkCost:
             transfers = [t for t in transfers if not state.buffered(t.addr, t.nbytes)]
             if not transfers:
                 return at_once, at_once, 0
-        total, events = None, 0
-        for t in transfers:
-            w, e = self.work(t.addr, t.nbytes, is_write)
-            total = w if total is None else total + w
-            events += e
+        total, events = self.batch_work(transfers, is_write)
         if state is not None and is_write:
             total = state.post(total, [(t.addr, t.nbytes) for t in transfers])
             if total is None:
