@@ -33,6 +33,7 @@ The channel takes the largest of these bounds; the transfer ends when its slowes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,8 +92,9 @@ class ChannelWork:
                            self.visits + other.visits, *self._not_replayed())
 
     def _not_replayed(self) -> tuple[np.ndarray, np.ndarray]:
-        """`replayed` and `tail` of work no replay timed as a whole (several transfers, or copies)."""
-        return np.full(len(self.bursts), np.nan), np.full((len(self.bursts), 2), np.nan)
+        """`replayed` and `tail` of work no replay timed as a whole (several transfers, or copies): shared read-only
+        arrays (work is summed and copied hundreds of thousands of times per simulated step)."""
+        return _not_replayed(len(self.bursts))
 
     def row_shifted(self, rows: int) -> ChannelWork:
         """The same work `rows` rows further on (an address a multiple of the row span higher)."""
@@ -112,6 +114,13 @@ class ChannelWork:
                            self.reopen_cycles, self.first_row,
                            np.where(touched, self.last_row + (k - 1) * rows_per_copy, -1), self.acts_rank * k,
                            self.unissued, self.ranks.repeated(k), self.visits * k, *self._not_replayed())
+
+
+@functools.cache
+def _not_replayed(channels: int) -> tuple[np.ndarray, np.ndarray]:
+    replayed, tail = np.full(channels, np.nan), np.full((channels, 2), np.nan)
+    replayed.flags.writeable = tail.flags.writeable = False
+    return replayed, tail
 
 
 class DeviceState:
