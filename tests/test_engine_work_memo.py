@@ -1,8 +1,10 @@
 """The bulk model's per-transfer work is in DRAM clocks, so a what-if DRAM clocked faster or slower
-(`dram_bw_scale`) reuses the work decoded at the base clock: same results as a fresh process, no new decoding."""
+(`dram_bw_scale`) reuses the work decoded at the base clock, and the plans made for the base machine (planning does
+not read the DRAM): same results as a fresh process, no new decoding or planning."""
 
 from __future__ import annotations
 
+import sim.engine as engine
 from hwmodels.machine import get_machine
 from sim.engine import simulate, units
 from sim.policy import get_policy
@@ -12,6 +14,7 @@ from workloads import build_trace
 def _fresh() -> None:
     units._BULK_COSTS.clear()
     units._WORK_MEMOS.clear()
+    engine._PLANS.clear()
 
 
 def test_bandwidth_scales_share_the_work_memo_with_identical_results() -> None:
@@ -19,13 +22,17 @@ def test_bandwidth_scales_share_the_work_memo_with_identical_results() -> None:
     config = get_policy("dsq").config_at(0, 100)
     scaled = machine.with_overrides(dram_bw_scale=2.0)
     _fresh()
-    alone = simulate(trace, scaled, config, "tile")
+    alone = simulate(trace, scaled, config, "tile", cache=None)
     _fresh()
-    simulate(trace, machine, config, "tile")
-    shared = simulate(trace, scaled, config, "tile")
+    simulate(trace, machine, config, "tile", cache=None)
+    shared = simulate(trace, scaled, config, "tile", cache=None)
     assert shared.cycles == alone.cycles and shared.dram_bytes == alone.dram_bytes
     assert units.bulk_cost(scaled.dram).model_calls == 0  # every transfer's work came from the base clock's memo
     assert units.bulk_cost(scaled.dram) is not units.bulk_cost(machine.dram)  # timing stays per spec
+    assert len(engine._PLANS) == 1  # one plan for both machines
+    other_array = machine.with_overrides(array=(8, 8))
+    simulate(trace, other_array, config, "tile", cache=None)
+    assert len(engine._PLANS) == 2  # a machine that computes differently plans again
     _fresh()
 
 
