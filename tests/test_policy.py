@@ -239,3 +239,37 @@ def test_activation_format_is_explicit_in_presets_and_policy_files(tmp_path):
                  '\n  { q0 = "bfp8", q1 = "bfp6", q2 = "bfp8", q3 = "bfp16", activation = "bf16" }]\n')
     p = get_policy(str(f))
     assert p.config_at(0, 10).activation == "bf16" and p.config_at(0, 10).label.endswith("/act=bf16")
+
+
+def test_stages_from_takes_another_policys_stages(tmp_path):
+    """`stages_from` names a preset or a policy file whose stages a staged policy takes (the shipped dsq-loss and
+    dsq-guard take dsq's); the result writes its stages out, so its file stands alone."""
+    dsq = get_policy("dsq")
+    guard = tmp_path / "guard.toml"
+    guard.write_text('kind = "dsq-guard"\nstages_from = "dsq"\nprobe_every = 10\n')
+    p = get_policy(str(guard))
+    assert p.kind == "dsq-guard" and p.stages == dsq.stages and p.probe_every == 10
+    mine = tmp_path / "mine.toml"
+    mine.write_text('kind = "dsq"\nstages = ["bfp4", "bfp8"]\nat = [0.5]\n')
+    loss = tmp_path / "loss.toml"
+    loss.write_text(f'kind = "dsq-loss"\nstages_from = "{mine}"\n')
+    assert get_policy(str(loss)).stages == get_policy(str(mine)).stages
+    written = tmp_path / "written.json"
+    written.write_text(json.dumps(get_policy(str(loss)).to_dict()))
+    assert "stages_from" not in get_policy(str(loss)).to_dict()
+    assert get_policy(str(written)).stages == get_policy(str(mine)).stages
+
+
+@pytest.mark.parametrize("body, match", [
+    ('stages_from = "dsq"\nstages = ["bfp4"]', "not both"),
+    ('stages_from = "fp32"', "fixed policy, which has no stages"),
+    ('stages_from = "no-such-policy"', "unknown policy"),
+    ('stages_from = "missing.toml"', "not found"),
+    ("stages_from = 3", "must name a policy"),
+    ('stages_from = "SELF"', "goes round in a circle"),
+])
+def test_stages_from_errors(tmp_path, body, match):
+    f = tmp_path / "p.toml"
+    f.write_text('kind = "dsq"\n' + body.replace("SELF", str(f)) + "\n")
+    with pytest.raises(ValueError, match=match):
+        get_policy(str(f))

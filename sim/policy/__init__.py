@@ -38,11 +38,11 @@ _FIXED_LISTED = ("fp32", "bf16", "fp16", "fixed16", "fixed8", "bfp8", "mxfp8_e4m
 _COMMON_KEYS = {"name", "kind", "description"}
 _KIND_KEYS = {
     "fixed": {"format", "config"},
-    "dsq": {"stages", "at"},
-    "dsq-loss": {"stages", "patience", "min_delta", "assume_at"},
+    "dsq": {"stages", "stages_from", "at"},
+    "dsq-loss": {"stages", "stages_from", "patience", "min_delta", "assume_at"},
     "cyclic": {"base", "family", "low_bits", "high_bits", "cycles", "points", "block_size"},
-    "dsq-guard": {"stages", "thresholds", "flush_thresholds", "probe_every", "patience", "spike_factor", "spike_warmup",
-                  "max_rollbacks", "grad_threshold"},
+    "dsq-guard": {"stages", "stages_from", "thresholds", "flush_thresholds", "probe_every", "patience",
+                  "spike_factor", "spike_warmup", "max_rollbacks", "grad_threshold"},
 }
 
 
@@ -63,6 +63,30 @@ def _config(value: Any, what: str) -> PrecisionConfig:
     if isinstance(value, dict):
         return PrecisionConfig.from_dict(value)
     raise ValueError(f"{what}: expected a format name, a [q0, q1, q2, q3] list or a table, got {type(value).__name__}")
+
+
+_RESOLVING: list[str] = []  # the `stages_from` references being resolved, outermost first (to report a cycle)
+
+
+def _stages_from(ref: Any, name: str) -> list[PrecisionConfig]:
+    """The stages of the policy `ref` names (a preset or a policy file), for a policy whose file says
+    `stages_from = ref` instead of writing them out again."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise ValueError(f"policy {name!r}: 'stages_from' must name a policy (a preset or a file), got {ref!r}")
+    key = ref.strip()
+    if key in _RESOLVING:
+        raise ValueError(f"policy {name!r}: 'stages_from' goes round in a circle: {' -> '.join([*_RESOLVING, key])}")
+    _RESOLVING.append(key)
+    try:
+        source = get_policy(key)
+    except OSError as exc:
+        raise ValueError(f"policy {name!r}: stages_from {key!r}: {exc}") from None
+    finally:
+        _RESOLVING.pop()
+    stages = getattr(source, "stages", None)
+    if not stages:
+        raise ValueError(f"policy {name!r}: stages_from {key!r} names a {source.kind} policy, which has no stages")
+    return list(stages)
 
 
 def policy_from_dict(d: dict[str, Any], default_name: str = "custom") -> Policy:
@@ -88,14 +112,20 @@ def policy_from_dict(d: dict[str, Any], default_name: str = "custom") -> Policy:
                 raise ValueError(f"cyclic policy {name!r} needs 'base' (a format or a q0..q3 table)")
             extra = {k: d[k] for k in _KIND_KEYS["cyclic"] - {"base"} if k in d}
             return CyclicPolicy(name, _config(d["base"], f"{name} base"), description=desc, **extra)
-        stages = d.get("stages")
-        if not isinstance(stages, list) or not stages:
-            raise ValueError(f"{kind} policy {name!r} needs 'stages', a non-empty list of configs")
-        configs = [_config(s, f"{name} stage {i + 1}") for i, s in enumerate(stages)]
+        if "stages_from" in d:
+            if "stages" in d:
+                raise ValueError(f"{kind} policy {name!r}: give 'stages' or 'stages_from', not both")
+            configs = _stages_from(d["stages_from"], name)
+        else:
+            stages = d.get("stages")
+            if not isinstance(stages, list) or not stages:
+                raise ValueError(f"{kind} policy {name!r} needs 'stages', a non-empty list of configs (or "
+                                 f"'stages_from', a policy whose stages it takes)")
+            configs = [_config(s, f"{name} stage {i + 1}") for i, s in enumerate(stages)]
         if kind == "dsq":
             return SchedulePolicy(name, configs, d.get("at"), desc)
         if kind == "dsq-guard":
-            extra = {k: d[k] for k in _KIND_KEYS["dsq-guard"] - {"stages"} if k in d}
+            extra = {k: d[k] for k in _KIND_KEYS["dsq-guard"] - {"stages", "stages_from"} if k in d}
             return GuardPolicy(name, configs, description=desc, **extra)
         extra = {k: d[k] for k in ("patience", "min_delta", "assume_at") if k in d}
         return LossTriggeredPolicy(name, configs, description=desc, **extra)
@@ -118,7 +148,8 @@ def load_policy_file(path: str | Path) -> Policy:
     try:
         return policy_from_dict(data, default_name=path.stem)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        said = str(exc)  # a file reached through `stages_from` may already have named itself
+        raise ValueError(said if said.startswith(f"{path}: ") else f"{path}: {said}") from None
 
 
 def get_policy(name_or_path: str | Policy) -> Policy:
