@@ -58,7 +58,7 @@ class BulkResult:
     last_command_ns: list[float] = field(default_factory=list)  # per channel (-inf: untouched), before refresh
 
 
-@dataclass
+@dataclass(slots=True)
 class ChannelWork:
     """Per-channel totals of the mechanisms above for some bursts; the work of transfers queued one after another
     adds up. A bank that the next transfer finds open at another row switches rows: the earlier transfer's last

@@ -82,21 +82,23 @@ class RunPattern:
             for q in range(nranks):
                 per_rank[q, 1:] = np.cumsum(np.where(r == q, n, 0))
             arrays = (ends, ends - n, r[None, :] == np.arange(nranks)[:, None], per_rank)
-            hit = self._info[nranks] = (int(ends[-1]), ends.tolist(), r.tolist(), per_rank.tolist(), arrays)
+            # tuples, not lists: the garbage collector stops tracking tuples of ints (a study memoises many patterns)
+            hit = self._info[nranks] = (int(ends[-1]), tuple(ends.tolist()), tuple(r.tolist()),
+                                        tuple(map(tuple, per_rank.tolist())), arrays)
         return hit
 
     def expand(self) -> np.ndarray:
         return np.repeat(self.ranks, self.lengths)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RankRuns:
     """The rank of each burst in issue order, run-length encoded: segments, each a pattern of runs repeated
     `reps` times. Concatenation and repetition cost O(segments), not O(bursts)."""
 
     segments: tuple[tuple[RunPattern, int], ...] = ()
-    # RankCounters by rank count, built on first use (the engine's memoised transfers are timed many times)
-    _counters: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    # its RankCounter, built on first use (the engine's memoised batches are timed many times)
+    _counter: RankCounter | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def of(cls, rank: np.ndarray) -> RankRuns:
@@ -124,9 +126,10 @@ class RankRuns:
         return sum(p.bursts * reps for p, reps in self.segments)
 
     def counter(self, ranks: int) -> RankCounter:
-        hit = self._counters.get(ranks)
-        if hit is None:
-            hit = self._counters[ranks] = RankCounter(self, ranks)
+        hit = self._counter
+        if hit is None or hit.ranks != ranks:
+            hit = RankCounter(self, ranks)
+            object.__setattr__(self, "_counter", hit)  # a cache, not a field: frozen for everything else
         return hit
 
     def __add__(self, other: RankRuns) -> RankRuns:
@@ -151,29 +154,32 @@ class RankRuns:
 
 
 class RankCounter:
-    """Bursts of each rank among the first x bursts of a RankRuns, in O(log runs) per query."""
+    """Bursts of each rank among the first x bursts of a RankRuns, in O(log runs) per query. Its fields are tuples
+    (memoised batches keep their counters: few objects for the garbage collector to track)."""
+
+    __slots__ = ("ranks", "seg_start", "seg", "before", "arrays", "patterns", "n", "totals")
 
     def __init__(self, runs: RankRuns, ranks: int) -> None:
         self.ranks = ranks
-        self.seg_start: list[int] = []
-        self.seg: list[tuple] = []           # per segment: period, reps, run ends, run ranks, per-rank prefixes
-        self.before: list[list[int]] = []    # per segment, bursts of each rank in the earlier segments
-        self.arrays: list[tuple] = []        # numpy arrays of the same, for vectorised counts
-        self.patterns: list[RunPattern] = []
+        seg_start: list[int] = []
+        seg: list[tuple] = []           # per segment: period, reps, run ends, run ranks, per-rank prefixes
+        before: list[tuple] = []        # per segment, bursts of each rank in the earlier segments
+        arrays: list[tuple] = []        # numpy arrays of the same, for vectorised counts
         total = 0
         acc = [0] * ranks
         for pattern, reps in runs.segments:
-            period, ends, r, per_rank, arrays = pattern.info(ranks)
-            self.seg_start.append(total)
-            self.before.append(list(acc))
-            self.seg.append((period, reps, ends, r, per_rank))
-            self.arrays.append(arrays)
-            self.patterns.append(pattern)
+            period, ends, r, per_rank, arr = pattern.info(ranks)
+            seg_start.append(total)
+            before.append(tuple(acc))
+            seg.append((period, reps, ends, r, per_rank))
+            arrays.append(arr)
             for q in range(ranks):
                 acc[q] += per_rank[q][-1] * reps
             total += period * reps
+        self.seg_start, self.seg, self.before, self.arrays = tuple(seg_start), tuple(seg), tuple(before), tuple(arrays)
+        self.patterns = tuple(p for p, _ in runs.segments)
         self.n = total
-        self.totals = acc
+        self.totals = tuple(acc)
 
     def window(self, rank: int, lo: int, hi: int) -> int:
         """Bursts of `rank` among bursts [lo, hi) (0 <= lo < hi <= n): `count(rank, hi) - count(rank, lo)`, in one
