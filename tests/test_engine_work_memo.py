@@ -36,25 +36,34 @@ def test_bandwidth_scales_share_the_work_memo_with_identical_results() -> None:
     _fresh()
 
 
+def _batch_keys() -> list:
+    return [k for memo in units._WORK_MEMOS.values() for k in memo.entries if len(k) == 2]
+
+
 def test_batches_are_memoised_whole_with_identical_results(monkeypatch) -> None:
-    """A batch replayed again (a bandwidth what-if, or the same tiles loaded again) reuses its summed work; with the
-    batch memo off the run is the same to the last cycle."""
+    """Once a second DRAM clock shares the memo (a bandwidth what-if), each batch's summed work is memoised whole
+    and replayed; one simulation alone memoises none. The runs are the same to the last cycle with the batch memo
+    off."""
     trace, machine = build_trace("tiny-mt"), get_machine("edge-npu")
+    scaled = machine.with_overrides(dram_bw_scale=0.5)
     config = get_policy("dsq").config_at(0, 100)
-    _fresh()
-    monkeypatch.setattr(units, "BATCH_MEMO_MAX", 0)
-    off = simulate(trace, machine, config, "tile", cache=None)
-    assert not any(len(k) == 2 for memo in units._WORK_MEMOS.values() for k in memo)  # nothing memoised whole
-    _fresh()
-    monkeypatch.setattr(units, "BATCH_MEMO_MAX", 100_000)
-    on = simulate(trace, machine, config, "tile", cache=None)
-    assert (on.cycles, on.events, on.dram_events, on.busy) == (off.cycles, off.events, off.dram_events, off.busy)
-    assert on.ops.equals(off.ops.assign(**{c: on.ops[c] for c in on.ops.columns if c.startswith("wall")}))
+    runs = {}
+    for cap in (0, 100_000):
+        _fresh()
+        monkeypatch.setattr(units, "BATCH_MEMO_MAX", cap)
+        base = simulate(trace, machine, config, "tile", cache=None)
+        assert not _batch_keys()  # one DRAM clock alone: nothing memoised whole
+        runs[cap] = (base, simulate(trace, scaled, config, "tile", cache=None),
+                     simulate(trace, machine, config, "tile", cache=None))
+        assert bool(_batch_keys()) == (cap > 0)
+    for off, on in zip(runs[0], runs[100_000], strict=True):
+        assert (on.cycles, on.events, on.dram_events, on.busy) == (off.cycles, off.events, off.dram_events, off.busy)
+        assert on.ops.drop(columns="wall_s", errors="ignore").equals(off.ops.drop(columns="wall_s", errors="ignore"))
+    assert runs[0][0].cycles == runs[0][2].cycles  # the base clock again after the what-if: unchanged
     cost = units.bulk_cost(machine.dram)
-    memo = units._WORK_MEMOS[next(iter(units._WORK_MEMOS))]
-    key = next(k for k in memo if len(k) == 2)  # (direction, ((addr, nbytes), ...))
+    key = _batch_keys()[0]  # (direction, ((addr, nbytes), ...))
     is_write, transfers = key
     batch = [type("T", (), {"addr": a, "nbytes": n})() for a, n in transfers]
     work, events = cost.batch_work(batch, is_write)
-    assert work is memo[key] and events == 0
+    assert work is cost.shared.entries[key] and events == 0
     _fresh()

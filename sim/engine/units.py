@@ -135,6 +135,19 @@ class FixedRateDramPort(DramPort):
 BATCH_MEMO_MAX = 100_000  # memo entries per DRAM (a batch with its rank counters is ~4 KB: at most ~0.4 GB)
 
 
+class WorkMemo:
+    """DRAM work in DRAM clocks, shared by the specs that differ only in tCK_ns: each transfer's by (phase, size,
+    direction), and each batch's summed work by its transfers ((direction, ((addr, size), ...))) once a second
+    spec shares the memo. A what-if DRAM clocked faster or slower replays exactly the same batches; one simulation
+    alone seldom repeats a batch (~80 % of them are distinct) and would only pay for holding them."""
+
+    __slots__ = ("entries", "specs")
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, object] = {}
+        self.specs = 0  # BulkCosts sharing it
+
+
 class BulkCost:
     """Batch times from the bulk DRAM model (hwmodels.dram.bulk), with each transfer's per-channel work memoised.
 
@@ -146,7 +159,7 @@ class BulkCost:
     chunk, so only the chunk and the remainder are decoded: the model's cost stays O(1) per distinct transfer.
     """
 
-    def __init__(self, spec, chunk_min_bytes: int = 256 * 1024, memo: dict | None = None) -> None:
+    def __init__(self, spec, chunk_min_bytes: int = 256 * 1024, memo: WorkMemo | None = None) -> None:
         from hwmodels.dram.bulk import BulkDram
 
         self.spec = spec
@@ -157,10 +170,10 @@ class BulkCost:
         # the phase that decides how a transfer spreads over channels and banks
         self.period_bytes = self.bulk.row_span_bytes
         self.chunk_bytes = -(-chunk_min_bytes // self.period_bytes) * self.period_bytes
-        # ChannelWork counts DRAM clocks, not ns: `memo` may be shared with specs that differ only in tCK_ns. It
-        # holds each transfer's work by (phase, size, direction) and each batch's summed work by its transfers
-        # ((direction, ((addr, size), ...)): a bandwidth what-if replays exactly the same batches)
-        self._memo: dict[tuple, object] = {} if memo is None else memo
+        # ChannelWork counts DRAM clocks, not ns: `memo` may be shared with specs that differ only in tCK_ns
+        self.shared = WorkMemo() if memo is None else memo
+        self.shared.specs += 1
+        self._memo = self.shared.entries
         self.model_calls = 0
 
     def _work(self, phase: int, nbytes: int, is_write: bool) -> tuple[object, int]:
@@ -190,18 +203,21 @@ class BulkCost:
         return w.row_shifted(rows), events
 
     def batch_work(self, transfers, is_write: bool) -> tuple[object, int]:
-        """(ChannelWork of the transfers offered together, model events spent: 0 when memoised). A batch is
-        memoised whole while the memo holds fewer than BATCH_MEMO_MAX entries; its transfers' work always is."""
-        key = (is_write, tuple([(t.addr, t.nbytes) for t in transfers]))
-        hit = self._memo.get(key)
-        if hit is not None:
-            return hit, 0
+        """(ChannelWork of the transfers offered together, model events spent: 0 when memoised). Its transfers'
+        work is always memoised; the batch whole once the memo is shared by several specs (`WorkMemo`) and while
+        it holds fewer than BATCH_MEMO_MAX entries."""
+        whole = self.shared.specs > 1
+        if whole:
+            key = (is_write, tuple([(t.addr, t.nbytes) for t in transfers]))
+            hit = self._memo.get(key)
+            if hit is not None:
+                return hit, 0
         total, events = None, 0
         for t in transfers:
             w, e = self.work(t.addr, t.nbytes, is_write)
             total = w if total is None else total + w
             events += e
-        if len(self._memo) < BATCH_MEMO_MAX:
+        if whole and len(self._memo) < BATCH_MEMO_MAX:
             self._memo[key] = total
         return total, events
 
@@ -227,16 +243,17 @@ class BulkCost:
 
 
 _BULK_COSTS: dict = {}
-_WORK_MEMOS: dict = {}
+_WORK_MEMOS: dict[object, WorkMemo] = {}
 
 
 def bulk_cost(spec) -> BulkCost:
     """One memo per DRAM spec, shared by every simulation in the process (a policy's configurations, sweeps). The
     per-transfer work is in DRAM clocks, so a DRAM clocked faster or slower (`DramSpec.scaled`: the what-if
-    bandwidth scales of studies and sweeps) reuses it; only the timing of each batch is computed again."""
+    bandwidth scales of studies and sweeps) reuses it, and then its batches too (`WorkMemo`); only the timing of
+    each batch is computed again."""
     if spec not in _BULK_COSTS:
         clocks_only = dataclasses.replace(spec, name="", tCK_ns=1.0)
-        _BULK_COSTS[spec] = BulkCost(spec, memo=_WORK_MEMOS.setdefault(clocks_only, {}))
+        _BULK_COSTS[spec] = BulkCost(spec, memo=_WORK_MEMOS.setdefault(clocks_only, WorkMemo()))
     return _BULK_COSTS[spec]
 
 
