@@ -132,7 +132,7 @@ class FixedRateDramPort(DramPort):
         return start, self.env.now
 
 
-BATCH_MEMO_MAX = 100_000  # memo entries per DRAM (a batch with its rank counters is ~4 KB: at most ~0.4 GB)
+BATCH_MEMO_MAX = 100_000  # memo entries per DRAM (a batch with its rank counters is ~3 KB: at most ~0.3 GB)
 
 
 class WorkMemo:
