@@ -71,8 +71,10 @@ def test_sweep_bar(tmp_path, visible_bars):
 
 def test_transaction_estimate_is_printed_before_and_is_the_right_size(capsys):
     """The estimate comes from the engine plan's bursts and a rate measured now; it is within 3x of the run (a
-    workload of ~2 M bursts, where the DRAM and the engine's work dominate the command's fixed costs)."""
+    workload of ~2 M bursts, where the DRAM and the engine's work dominate the command's fixed costs). The run's
+    CPU time is the better of two: a half-second run is at the mercy of one hiccup of a shared host."""
     import json
+    import tempfile
     import time
 
     from sim.cli import main
@@ -80,11 +82,14 @@ def test_transaction_estimate_is_printed_before_and_is_the_right_size(capsys):
     size = ["--batch", "32", "--seq-len", "128"]
     main(["simulate", "--workload", "tiny-lm", "--hw", "edge-npu", "--policy", "bf16", "--json", *size])  # imports
     capsys.readouterr()
-    t0 = time.process_time()
-    assert main(["simulate", "--workload", "tiny-lm", "--hw", "edge-npu", "--policy", "bf16", "--fidelity",
-                 "transaction", "--json", "--cache-dir", str(pytest.importorskip("tempfile").mkdtemp()), *size]) == 0
-    cpu_s = time.process_time() - t0
-    out, err = capsys.readouterr()
+    runs = []
+    for _ in range(2):
+        t0 = time.process_time()
+        assert main(["simulate", "--workload", "tiny-lm", "--hw", "edge-npu", "--policy", "bf16", "--fidelity",
+                     "transaction", "--json", "--cache-dir", tempfile.mkdtemp(), *size]) == 0
+        runs.append((time.process_time() - t0, capsys.readouterr()))
+    cpu_s = min(t for t, _ in runs)
+    out, err = runs[0][1]
     line = err.strip().splitlines()[0]
     assert line.startswith("transaction fidelity:") and "bursts" in line
     from hwmodels.machine import get_machine
@@ -95,7 +100,7 @@ def test_transaction_estimate_is_printed_before_and_is_the_right_size(capsys):
     seconds, bursts, rate = sim.progress.transaction_estimate(resolve_workload("tiny-lm", batch=32, seq_len=128),
                                                                machine, [PrecisionConfig.uniform("bf16")])
     assert bursts * machine.dram.request_bytes >= json.loads(out)["dram_bytes"]  # the plan's traffic, re-reads too
-    assert cpu_s / 3 < seconds < cpu_s * 3
+    assert cpu_s / 3 < seconds < cpu_s * 3, (cpu_s, seconds, bursts, rate)
 
 
 def test_queue_bar_sums_the_latest_value_per_key():
