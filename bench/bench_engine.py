@@ -33,13 +33,10 @@ def _one(workload: str, machine, config, batch: int | None = None, seq_len: int 
          layers: int | None = None, dram_bw_scale: float | None = None) -> dict:
     """One step in this process: CPU seconds of the simulation (planning included, trace building not), cold: the
     engine's process-wide memos (plans, DRAM work) are emptied first, so each case pays for its own work."""
-    import sim.engine
-    from sim.engine import simulate, units
+    from sim.engine import clear_memos, simulate
     from workloads import build_trace, get_spec
 
-    sim.engine._PLANS.clear()
-    units._BULK_COSTS.clear()
-    units._WORK_MEMOS.clear()
+    clear_memos()
 
     spec = get_spec(workload)
     if layers is not None:

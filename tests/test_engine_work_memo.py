@@ -12,9 +12,8 @@ from workloads import build_trace
 
 
 def _fresh() -> None:
-    units._BULK_COSTS.clear()
-    units._WORK_MEMOS.clear()
-    engine._PLANS.clear()
+    engine.clear_memos()
+    assert not (units._BULK_COSTS or units._WORK_MEMOS or engine._PLANS)
 
 
 def test_bandwidth_scales_share_the_work_memo_with_identical_results() -> None:

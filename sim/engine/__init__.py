@@ -20,7 +20,7 @@ from sim.engine.replay import FIDELITIES, EngineOptions
 from sim.engine.result import PolicySimResult, SimResult
 from sim.engine.timeline import timeline_events, write_timeline
 
-__all__ = ["FIDELITIES", "EngineOptions", "PolicySimResult", "ResultCache", "SimResult", "simulate",
+__all__ = ["FIDELITIES", "EngineOptions", "PolicySimResult", "ResultCache", "SimResult", "clear_memos", "simulate",
            "simulate_policy", "timeline_events", "write_timeline"]
 
 
@@ -74,6 +74,16 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
 # bandwidth what-if (or any DRAM variant) replays the same plans; the replay only reads them.
 _PLANS: dict[tuple, tuple] = {}
 PLAN_MEMO_MAX = 8
+
+
+def clear_memos() -> None:
+    """Forget the process-wide memos of plans and DRAM work (`units.WorkMemo`, up to ~0.3 GB per DRAM after many
+    bandwidth what-ifs): for a long notebook session. Results never depend on them."""
+    from sim.engine import units
+
+    _PLANS.clear()
+    units._BULK_COSTS.clear()
+    units._WORK_MEMOS.clear()
 
 
 def _without_dram(machine) -> str:
