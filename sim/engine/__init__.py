@@ -30,7 +30,9 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; valid: {', '.join(FIDELITIES)}")
     options = options or EngineOptions()
-    key = cache_key(trace, machine, config, fidelity, options) if cache is not None else None
+    # once, for the result cache's key and the plan memo's (below); a roofline without the cache needs neither
+    fingerprint = trace_fingerprint(trace) if cache is not None or fidelity != "roofline" else None
+    key = cache_key(trace, machine, config, fidelity, options, fingerprint) if cache is not None else None
     if key is not None:
         hit = cache.get(key)
         if hit is not None:
@@ -46,7 +48,7 @@ def simulate(trace, machine, config, fidelity: str = "tile", options: EngineOpti
 
         wall0 = time.perf_counter()
         mv = MachineView(machine)
-        plan_key = (trace_fingerprint(trace), _without_dram(machine), repr(config), options.max_steps)
+        plan_key = (fingerprint, _without_dram(machine), repr(config), options.max_steps)
         planned = _PLANS.pop(plan_key, None)
         if planned is None:
             storage = resolve(trace, config)  # the step as this configuration stores it (sim.storage)

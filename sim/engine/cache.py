@@ -26,9 +26,11 @@ def trace_fingerprint(trace) -> str:
 ENGINE_VERSION = "engine-v2"  # bump when results of the same inputs change (v2: stored formats, bulk refresh, energy)
 
 
-def cache_key(trace, machine, config, fidelity: str, options) -> str:
+def cache_key(trace, machine, config, fidelity: str, options, fingerprint: str | None = None) -> str:
+    """`fingerprint`: the trace's `trace_fingerprint`, when the caller has it already."""
     h = hashlib.sha256()
-    for part in (trace_fingerprint(trace), repr(machine), repr(config), fidelity, repr(options), ENGINE_VERSION):
+    fingerprint = trace_fingerprint(trace) if fingerprint is None else fingerprint
+    for part in (fingerprint, repr(machine), repr(config), fidelity, repr(options), ENGINE_VERSION):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
